@@ -1,0 +1,494 @@
+"""Settings: one frozen, validated object built from CLI flags and `BOTS_RUNTIME_*` variables.
+
+Each setting is defined once in `SETTINGS` (flag, variable, parser, default, help); the
+command-line parser, the environment reader and `--help` are all built from that table. The
+flag wins over the variable. Nothing else in the package reads `os.environ`: `parse` takes the
+environment as an argument, which is also how the tests inject it.
+"""
+
+from __future__ import annotations
+
+import enum
+import signal
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+from bots_runtime import exit_codes
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+ENV_PREFIX = "BOTS_RUNTIME_"
+SERVICE_NAMES = ("webserver", "engine", "jobqueueserver", "dirmonitor", "init-db")
+COMMANDS = ("run", "probe", "check", "shell", *SERVICE_NAMES)
+DEFAULT_PORT = 8099
+DEFAULT_BOTS_CONFIG = "/var/lib/bots/config"
+
+
+class SettingError(Exception):
+    """A bad setting; `code` is the documented exit code (64 usage, 78 configuration)."""
+
+    def __init__(self, message: str, code: int = exit_codes.CONFIG) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class LogFormat(enum.Enum):
+    """How the runtime renders its own events."""
+
+    AUTO = "auto"
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class ChildLogs(enum.Enum):
+    """`wrap`: each child line becomes a JSON event; `raw`: bytes pass through unchanged."""
+
+    WRAP = "wrap"
+    RAW = "raw"
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+RESTART_CHOICES = ("never", "on-failure", "always")
+PROBE_TARGETS = ("healthz", "livez", "readyz")
+
+
+# --- value parsers: each returns the value or raises ValueError with what is allowed ----------
+
+
+def parse_signal(text: str) -> signal.Signals:
+    """`TERM`, `SIGTERM` or `15` (case-insensitive); SIGKILL and SIGSTOP cannot be caught."""
+    raw = text.strip().upper()
+    try:
+        sig = (
+            signal.Signals(int(raw))
+            if raw.isdigit()
+            else signal.Signals[raw if raw.startswith("SIG") else "SIG" + raw]
+        )
+    except (KeyError, ValueError):
+        msg = "expected a signal name or number such as TERM, SIGINT or 15"
+        raise ValueError(msg) from None
+    return sig
+
+
+def _seconds(minimum: float = 0.0, *, strict: bool = False) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        ok = value > minimum if strict else value >= minimum
+        if not ok or value != value or value == float("inf"):  # noqa: PLR0124 - NaN check
+            sign = ">" if strict else ">="
+            msg = f"expected a number of seconds {sign} {minimum:g}"
+            raise ValueError(msg)
+        return value
+
+    return parse
+
+
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            msg = f"expected a whole number from {low} to {high}"
+            raise ValueError(msg)
+        return value
+
+    return parse
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            msg = "expected one of " + ", ".join(choices)
+            raise ValueError(msg)
+        return value
+
+    return parse
+
+
+def parse_bool(text: str) -> bool:
+    """Strict booleans: a typo must not silently mean false."""
+    value = text.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    msg = "expected true or false"
+    raise ValueError(msg)
+
+
+def parse_rewrite(text: str) -> tuple[int, int]:
+    """`FROM:TO` with signal names or numbers; TO may be 0 to drop the signal."""
+    if text.count(":") != 1:
+        msg = "expected FROM:TO, e.g. TERM:INT, or FROM:0 to drop a signal"
+        raise ValueError(msg)
+    left, right = text.split(":")
+    source = parse_signal(left)
+    target = 0 if right.strip() == "0" else int(parse_signal(right))
+    return int(source), target
+
+
+def parse_codes(text: str) -> frozenset[int]:
+    """A comma-separated list of exit codes 0-255."""
+    codes: set[int] = set()
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        codes.add(_integer(0, 255)(part.strip()))
+    if not codes:
+        msg = "expected exit codes 0-255 separated by commas, e.g. 143,130"
+        raise ValueError(msg)
+    return frozenset(codes)
+
+
+def _text(text: str) -> str:
+    if not text.strip():
+        msg = "expected a non-empty value"
+        raise ValueError(msg)
+    return text.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting: its field on `RuntimeConfig`, flag, parser and help."""
+
+    name: str
+    parser: Callable[[str], Any]
+    help: str
+    metavar: str = "VALUE"
+    flag_only: bool = False
+    is_bool: bool = False
+    repeatable: bool = False
+    env: str | None = None
+    shown_default: str = ""
+
+    @property
+    def flag(self) -> str:
+        """The long option, e.g. `--stop-timeout`."""
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env_name(self) -> str:
+        """The environment variable, e.g. `BOTS_RUNTIME_STOP_TIMEOUT`."""
+        return self.env or ENV_PREFIX + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "stop_signal",
+        parse_signal,
+        "signal that starts the child's graceful stop",
+        "SIG",
+        shown_default="TERM; Bots services: INT",
+    ),
+    Setting(
+        "stop_timeout",
+        _seconds(),
+        "seconds from the stop signal to SIGKILL of the group",
+        "SECONDS",
+        shown_default="20; engine 25",
+    ),
+    Setting(
+        "stop_repeat",
+        _seconds(strict=True),
+        "resend the stop signal every SECONDS until the deadline",
+        "SECONDS",
+        shown_default="off",
+    ),
+    Setting(
+        "drain_delay",
+        _seconds(),
+        "seconds /readyz fails before the child is signalled",
+        "SECONDS",
+        shown_default="0; webserver 5",
+    ),
+    Setting(
+        "signal_rewrite",
+        parse_rewrite,
+        "rewrite signal FROM to TO before forwarding or stopping (repeatable; "
+        "env: comma-separated)",
+        "FROM:TO",
+        repeatable=True,
+        shown_default="none",
+    ),
+    Setting(
+        "restart",
+        _choice(RESTART_CHOICES),
+        "restart policy: never, on-failure, always",
+        "POLICY",
+        shown_default="never; servers: on-failure",
+    ),
+    Setting(
+        "max_restarts",
+        _integer(0, 1_000_000),
+        "quick failures in a row before giving up",
+        "N",
+        shown_default="5",
+    ),
+    Setting(
+        "start_period",
+        _seconds(),
+        "seconds a child must live to count as started",
+        "SECONDS",
+        shown_default="1",
+    ),
+    Setting(
+        "min_uptime",
+        _seconds(),
+        "seconds a child must live for its exit not to count as a quick failure",
+        "SECONDS",
+        shown_default="10",
+    ),
+    Setting(
+        "success_codes",
+        parse_codes,
+        "exit codes reported as 0, e.g. 143,130",
+        "CODES",
+        shown_default="none",
+    ),
+    Setting(
+        "log_format",
+        _choice(tuple(f.value for f in LogFormat)),
+        "runtime log format: auto (console on a TTY, else json), json, console",
+        "FORMAT",
+        shown_default="auto",
+    ),
+    Setting("log_level", _choice(LOG_LEVELS), "runtime log level", "LEVEL", shown_default="info"),
+    Setting(
+        "child_logs",
+        _choice(tuple(c.value for c in ChildLogs)),
+        "child output: wrap (JSON event per line) or raw (bytes unchanged)",
+        "MODE",
+        shown_default="wrap",
+    ),
+    Setting(
+        "host", _text, "address of the health and metrics server", "ADDR", shown_default="0.0.0.0"
+    ),
+    Setting(
+        "port",
+        _integer(0, 65535),
+        "port of the health and metrics server; 0 disables it",
+        "PORT",
+        shown_default=str(DEFAULT_PORT),
+    ),
+    Setting(
+        "subreaper",
+        parse_bool,
+        "become a child subreaper when not PID 1",
+        "BOOL",
+        shown_default="true",
+    ),
+    Setting(
+        "single_child",
+        parse_bool,
+        "forward signals to the child only, not its process group",
+        "BOOL",
+        shown_default="false",
+    ),
+    Setting(
+        "bots_config",
+        _text,
+        "Bots configuration directory (holds bots.ini, settings.py)",
+        "DIR",
+        env="BOTS_CONFIG_DIR",
+        shown_default=DEFAULT_BOTS_CONFIG,
+    ),
+    Setting(
+        "pushgateway", _text, "Pushgateway URL for engine run metrics", "URL", shown_default="off"
+    ),
+    Setting(
+        "timeout",
+        _seconds(strict=True),
+        "probe: seconds to wait for an answer",
+        "SECONDS",
+        shown_default="1",
+    ),
+)
+SETTINGS_BY_FLAG = {s.flag: s for s in SETTINGS}
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    """Every setting, validated. `None` means "not given": the service's default applies."""
+
+    stop_signal: signal.Signals | None = None
+    stop_timeout: float | None = None
+    stop_repeat: float | None = None
+    drain_delay: float | None = None
+    signal_rewrite: Mapping[int, int] = field(default_factory=dict)
+    restart: str | None = None
+    max_restarts: int | None = None
+    start_period: float | None = None
+    min_uptime: float | None = None
+    success_codes: frozenset[int] = frozenset()
+    log_format: LogFormat = LogFormat.AUTO
+    log_level: str = "info"
+    child_logs: ChildLogs = ChildLogs.WRAP
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    subreaper: bool = True
+    single_child: bool = False
+    bots_config: str = DEFAULT_BOTS_CONFIG
+    pushgateway: str | None = None
+    timeout: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """What the user asked for: a command word, its settings and the child's extra args."""
+
+    command: str
+    config: RuntimeConfig
+    args: tuple[str, ...] = ()
+    environ: Mapping[str, str] = field(default_factory=dict)
+
+
+class HelpRequestedError(Exception):
+    """`--help` or `--version`: the CLI prints and exits 0."""
+
+
+def _convert(setting: Setting, raw: str, source: str) -> Any:
+    try:
+        return setting.parser(raw)
+    except ValueError as err:
+        msg = f"{source}: {raw!r} is not allowed; {err}"
+        raise SettingError(msg) from None
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.env_name)
+        if raw is None or raw == "":
+            continue
+        source = f"{setting.env_name} (env)"
+        if setting.repeatable:
+            items = [p for p in raw.split(",") if p.strip()]
+            values[setting.name] = [_convert(setting, item, source) for item in items]
+        else:
+            values[setting.name] = _convert(setting, raw, source)
+    return values
+
+
+def _split_option(token: str) -> tuple[str, str | None]:
+    if "=" in token:
+        name, value = token.split("=", 1)
+        return name, value
+    return token, None
+
+
+def _consume_options(tokens: list[str], flags: dict[str, Any]) -> list[str]:
+    """Read options from the front of `tokens` until a positional or `--`; return the rest."""
+    while tokens:
+        token = tokens[0]
+        if token == "--" or not token.startswith("-") or token == "-":  # noqa: S105
+            return tokens
+        tokens.pop(0)
+        if token in {"-h", "--help"}:
+            raise HelpRequestedError("help")
+        if token in {"-V", "--version"}:
+            raise HelpRequestedError("version")
+        name, value = _split_option(token)
+        setting = SETTINGS_BY_FLAG.get(name)
+        if setting is None:
+            msg = f"unknown option {name}; see bots-runtime --help"
+            raise SettingError(msg, exit_codes.USAGE)
+        if value is None:
+            if not tokens:
+                msg = f"{name} needs a value ({setting.metavar})"
+                raise SettingError(msg, exit_codes.USAGE)
+            value = tokens.pop(0)
+        converted = _convert(setting, value, name)
+        if setting.repeatable:
+            flags.setdefault(setting.name, []).append(converted)
+        else:
+            flags[setting.name] = converted
+    return tokens
+
+
+def _build(values: dict[str, Any]) -> RuntimeConfig:
+    kwargs: dict[str, Any] = dict(values)
+    if "signal_rewrite" in kwargs:
+        kwargs["signal_rewrite"] = dict(kwargs["signal_rewrite"])
+    if "log_format" in kwargs:
+        kwargs["log_format"] = LogFormat(kwargs["log_format"])
+    if "child_logs" in kwargs:
+        kwargs["child_logs"] = ChildLogs(kwargs["child_logs"])
+    known = {f.name for f in fields(RuntimeConfig)}
+    return RuntimeConfig(**{k: v for k, v in kwargs.items() if k in known})
+
+
+def parse(argv: list[str] | tuple[str, ...], environ: Mapping[str, str]) -> Invocation:
+    """Turn a command line and an environment into an `Invocation`.
+
+    Grammar: `bots-runtime [OPTIONS] COMMAND [OPTIONS] [-- ARGS...]` for the known commands;
+    any other first word is a plain command run under supervision with its arguments verbatim
+    (`bots-runtime python app.py` is `bots-runtime run -- python app.py`).
+    """
+    tokens = list(argv)
+    flags: dict[str, Any] = {}
+    tokens = _consume_options(tokens, flags)
+    if not tokens:
+        msg = "no command given; try bots-runtime --help"
+        raise SettingError(msg, exit_codes.USAGE)
+    command = tokens.pop(0)
+    if command == "--":
+        command = "run"
+    elif command in COMMANDS:
+        tokens = _consume_options(tokens, flags)
+        if tokens and tokens[0] == "--":
+            tokens.pop(0)
+        elif tokens and command not in {"run", "probe"}:
+            msg = f"unexpected argument {tokens[0]!r} after {command}; put child arguments after --"
+            raise SettingError(msg, exit_codes.USAGE)
+    else:
+        tokens.insert(0, command)
+        command = "run"
+    if command == "run" and not tokens:
+        msg = "run needs a command to supervise: bots-runtime run -- CMD [ARGS...]"
+        raise SettingError(msg, exit_codes.USAGE)
+    if command == "probe" and (len(tokens) != 1 or tokens[0] not in PROBE_TARGETS):
+        msg = "probe needs one target: healthz, livez or readyz"
+        raise SettingError(msg, exit_codes.USAGE)
+    values = _from_environ(environ)
+    values.update(flags)
+    config = _build(values)
+    return Invocation(command=command, config=config, args=tuple(tokens), environ=dict(environ))
+
+
+def help_text(version: str) -> str:
+    """The `--help` page, generated from `SETTINGS`."""
+    lines = [
+        f"bots-runtime {version}: run one Bots EDI service as a supervised child, with",
+        "/healthz, /readyz and /metrics, correct signals, reaping and exit codes.",
+        "",
+        "usage:",
+        "  bots-runtime [OPTIONS] SERVICE [OPTIONS] [-- ARGS]   a Bots service",
+        "  bots-runtime [OPTIONS] run [OPTIONS] -- CMD [ARGS]   any command",
+        "  bots-runtime [OPTIONS] CMD [ARGS]                    same as run -- CMD ARGS",
+        "  bots-runtime probe {healthz,readyz} [--port P] [--timeout S]",
+        "  bots-runtime check SERVICE                           validate, print the plan",
+        "  bots-runtime shell [-- ARGS]                         a shell in the same environment",
+        "",
+        "services: " + ", ".join(SERVICE_NAMES),
+        "",
+        "options (flag, environment variable, default):",
+    ]
+    for s in SETTINGS:
+        lines.append(f"  {s.flag} {s.metavar}")
+        lines.append(f"      {s.help}")
+        lines.append(f"      env {s.env_name}; default {s.shown_default}")
+    lines += [
+        "  -h, --help        show this help",
+        "  -V, --version     print the version",
+        "",
+        "exit codes: the child's code, or 128+N if killed by signal N; 64 usage, 69 port in use,",
+        "70 internal, 75 engine lock held, 78 configuration, 126 not executable, 127 not found.",
+    ]
+    return "\n".join(lines)
