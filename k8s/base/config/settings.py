@@ -1,0 +1,204 @@
+# -*- coding: utf-8 -*-
+"""Django settings for Bots 3.3.1 in Kubernetes (ConfigMap bots-config).
+
+What `bots-runtime init-db` writes from Bots' install/settings.py: BOTSSYS_PATH next to this
+config folder on the data volume; the database from BOTS_DB_* variables (SQLite by default,
+PostgreSQL with BOTS_DB_ENGINE=postgresql and the Secret bots-db); SECRET_KEY from
+BOTS_SECRET_KEY (put it in the Secret; the value below is public).
+"""
+from __future__ import unicode_literals
+
+import os
+import platform
+import bots
+
+
+PROJECT_PATH = os.path.abspath(os.path.dirname(bots.__file__))
+
+BOTSENV = os.getenv('BOTSENV')
+if BOTSENV:
+    BOTSSYS = 'botssys_%s' % BOTSENV
+else:
+    BOTSENV = 'bots'
+    BOTSSYS = 'botssys'
+# bots-runtime: botssys is the folder next to this config directory (as in bots.ini)
+BOTSSYS_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'botssys')
+
+HOSTNAME = platform.node()
+
+# *******settings for sending bots error reports via email**********************************
+MANAGERS = (    # bots will send error reports to the MANAGERS
+    ('name_manager', 'adress@test.com'),
+)
+EMAIL_HOST = 'localhost'    # Default: 'localhost'
+EMAIL_PORT = '25'           # Default: 25
+EMAIL_USE_TLS = False       # Default: False
+EMAIL_HOST_USER = ''        # Default: ''. Username to use for the SMTP server defined in EMAIL_HOST. If empty, Django won't attempt authentication.
+EMAIL_HOST_PASSWORD = ''    # Default: ''. PASSWORD to use for the SMTP server defined in EMAIL_HOST. If empty, Django won't attempt authentication.
+SERVER_EMAIL = '%s@%s' % (BOTSENV, HOSTNAME)           # Sender of bots error reports. Default: 'root@localhost'
+# EMAIL_SUBJECT_PREFIX = ''   # This is prepended on email subject.
+
+# *********database settings (written by bots-runtime init-db)*************************
+# BOTS_DB_ENGINE=sqlite3 (default): one file under botssys; one writer at a time only.
+# BOTS_DB_ENGINE=postgresql: BOTS_DB_HOST, BOTS_DB_PORT, BOTS_DB_NAME, BOTS_DB_USER and
+# BOTS_DB_PASSWORD name the server; `bots-runtime init-db` creates the schema.
+_BOTS_DB_ENGINE = os.environ.get('BOTS_DB_ENGINE', 'sqlite3').strip().lower()
+if _BOTS_DB_ENGINE in ('postgresql', 'postgres', 'postgresql_psycopg2'):
+    DATABASES = {
+        'default': {
+            # the only PostgreSQL engine name Bots 3.3.1 accepts
+            'ENGINE': 'django.db.backends.postgresql_psycopg2',
+            'NAME': os.environ.get('BOTS_DB_NAME', 'botsdb'),
+            'USER': os.environ.get('BOTS_DB_USER', 'bots'),
+            'PASSWORD': os.environ.get('BOTS_DB_PASSWORD', ''),
+            'HOST': os.environ.get('BOTS_DB_HOST', '127.0.0.1'),
+            'PORT': os.environ.get('BOTS_DB_PORT', '5432'),
+            'OPTIONS': {},
+        }
+    }
+elif _BOTS_DB_ENGINE in ('sqlite3', 'sqlite'):
+    DATABASES = {
+        'default': {
+            'ENGINE': 'django.db.backends.sqlite3',
+            'NAME': os.path.join(BOTSSYS_PATH, 'sqlitedb', 'botsdb'),
+            'USER': '',
+            'PASSWORD': '',
+            'HOST': '',
+            'PORT': '',
+            'OPTIONS': {},
+        }
+    }
+else:
+    raise ValueError('BOTS_DB_ENGINE=%r: expected sqlite3 or postgresql' % _BOTS_DB_ENGINE)
+#~ #MySQL:
+#~ DATABASES = {
+    #~ 'default': {
+        #~ 'ENGINE': 'django.db.backends.mysql',
+        #~ 'NAME': 'botsdb',
+        #~ 'USER': 'bots',
+        #~ 'PASSWORD': 'botsbots',
+        #~ 'HOST': '127.0.0.1',
+        #~ 'PORT': '3306',
+        #~ 'OPTIONS': {'use_unicode':True,'charset':'utf8','init_command': 'SET storage_engine=INNODB'},
+    #~ }
+#~ }
+#~ #PostgreSQL:
+# DATABASES = {
+#     'default': {
+#         'ENGINE': 'django.db.backends.postgresql_psycopg2',
+#         'NAME': 'botsdb',
+#         'USER': 'bots',
+#         'PASSWORD': 'botsbots',
+#         'HOST': '127.0.0.1',
+#         'PORT': '5432',
+#         'OPTIONS': {},
+#         }
+#     }
+
+# *********setting date/time zone and formats *************************
+# Local time zone for this installation. Choices can be found here:
+# http://en.wikipedia.org/wiki/List_of_tz_zones_by_name
+# although not all choices may be available on all operating systems.
+# If running in a Windows environment this must be set to the same as your
+# system time zone.
+TIME_ZONE = os.environ.get('BOTS_TIME_ZONE', 'UTC')
+
+# ******language code/internationalization*************************
+# Language code for this installation. All choices can be found here:
+# http://www.i18nguy.com/unicode/language-identifiers.html
+LANGUAGE_CODE = 'en-us'
+# LANGUAGE_CODE = 'nl'
+# LANGUAGE_CODE = 'fr'
+USE_I18N = True
+
+# *************************************************************************
+# *********other django setting. please consult django docs.***************
+# *************************************************************************
+# *************************************************************************
+
+# *********path settings*************************
+STATIC_URL = '/static/'
+STATIC_ROOT = os.path.join(BOTSSYS_PATH, 'static')
+ROOT_URLCONF = 'bots.urls'
+LOGIN_URL = '/login/'
+LOGIN_REDIRECT_URL = '/home'
+LOGOUT_URL = '/logout/'
+# LOGOUT_REDIRECT_URL = # not such parameter; is set in urls.py
+ALLOWED_HOSTS = ['*']
+
+# *********sessions, cookies, log out time*************************
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True      #True: always log in when browser is closed
+SESSION_COOKIE_AGE = 3600                   #seconds a user needs to login when no activity
+SESSION_SAVE_EVERY_REQUEST = True           #if True: SESSION_COOKIE_AGE is interpreted as: since last activity
+
+# set in bots.ini
+#~ DEBUG = True
+#~ TEMPLATE_DEBUG = DEBUG
+SITE_ID = 1
+# Make this unique, and don't share it with anybody.
+SECRET_KEY = os.environ.get('BOTS_SECRET_KEY') or 'not-secret-set-BOTS_SECRET_KEY'
+
+# *******includes for django*************************************************************************
+LOCALE_PATHS = (
+    os.path.join(PROJECT_PATH, 'locale'),
+)
+
+# save uploaded file (=plugin) always to file. no path for temp storage is used, so system default is used.
+FILE_UPLOAD_HANDLERS = (
+    'django.core.files.uploadhandler.TemporaryFileUploadHandler',
+)
+
+# Application definition
+INSTALLED_APPS = [
+    'django.contrib.admin',
+    'django.contrib.auth',
+    'django.contrib.contenttypes',
+    'django.contrib.sessions',
+    'django.contrib.messages',
+    'django.contrib.staticfiles',
+    'bots',
+]
+MIDDLEWARE = [
+    'django.middleware.security.SecurityMiddleware',
+    'django.contrib.sessions.middleware.SessionMiddleware',
+    'django.middleware.common.CommonMiddleware',
+    'django.middleware.csrf.CsrfViewMiddleware',
+    'django.contrib.auth.middleware.AuthenticationMiddleware',
+    'django.contrib.messages.middleware.MessageMiddleware',
+    'django.middleware.clickjacking.XFrameOptionsMiddleware',
+]
+
+TEMPLATES = [
+    {
+        'BACKEND': 'django.template.backends.django.DjangoTemplates',
+        'DIRS': [
+            os.path.join(PROJECT_PATH, 'templates'),
+        ],
+        'APP_DIRS': True,
+        'OPTIONS': {
+            'context_processors': [
+                'django.template.context_processors.debug',
+                'django.template.context_processors.request',
+                'django.contrib.auth.context_processors.auth',
+                'django.contrib.messages.context_processors.messages',
+                'bots.bots_context.set_context',
+            ],
+        },
+    },
+]
+
+# Password validation
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        'NAME': 'django.contrib.auth.password_validation.UserAttributeSimilarityValidator',
+    },
+    {
+        'NAME': 'django.contrib.auth.password_validation.MinimumLengthValidator',
+    },
+    {
+        'NAME': 'django.contrib.auth.password_validation.CommonPasswordValidator',
+    },
+    {
+        'NAME': 'django.contrib.auth.password_validation.NumericPasswordValidator',
+    },
+]
