@@ -1,0 +1,106 @@
+"""bots-engine under the runtime: one run, its exit code, a clean stop, one run at a time."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import time
+
+import pytest
+
+from .conftest import BotsDir, StartRuntime, run_cli, wait_until
+
+pytestmark = [pytest.mark.bots, pytest.mark.slow]
+
+
+def deactivate_routes(bots_dir: BotsDir) -> None:
+    with contextlib.closing(sqlite3.connect(bots_dir.db)) as db:
+        db.execute("UPDATE routes SET active = 0")
+        db.commit()
+
+
+def started(marker: os.PathLike[str]) -> bool:
+    path = os.fspath(marker)
+    with contextlib.suppress(OSError), open(path) as handle:  # noqa: PTH123
+        return "start" in handle.read().split()
+    return False
+
+
+def test_run_exits_with_engine_code(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
+    """An engine run with nothing to do: the runtime exits 0, the child is never restarted."""
+    runtime = run_runtime(["engine"], bots_dir.env())
+    assert runtime.wait_exit(30) == 0, runtime.output()
+    assert len(runtime.find("child started")) == 1
+
+
+def test_stop_mid_run_leaves_no_mutex(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
+    """1. A route sleeps 30 s; /metrics shows the run's start time while it runs.
+    2. SIGTERM to the runtime (stop timeout 6 s: SIGINT from 1 s, every 2 s).
+    3. The engine aborts the step and exits 2; the runtime exits 2; no mutex row is left.
+    4. The next run does not log "database is locked" and exits 0.
+    """
+    marker = bots_dir.add_sleep_route("sleeper", seconds=30.0)
+    runtime = run_runtime(["--stop-timeout", "6", "engine"], bots_dir.env())
+    wait_until(lambda: started(marker), 15, "the route to start")
+    start_time = runtime.metric("bots_runtime_child_start_time_seconds")
+    assert start_time is not None
+    assert abs(start_time - time.time()) < 30
+    sent = runtime.signal(signal.SIGTERM)
+    code = runtime.wait_exit(10)
+    took = time.monotonic() - sent
+    assert code == 2, runtime.output()
+    assert took < 6.0
+    assert marker.read_text().split() == ["start", "interrupted"]
+    assert bots_dir.mutex_rows() == 0
+    deactivate_routes(bots_dir)
+    after = run_runtime(["engine"], bots_dir.env())
+    assert after.wait_exit(30) == 0, after.output()
+    assert "database is locked" not in after.output()
+
+
+def test_sigint_repeats_through_route_parts(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
+    """One SIGINT only aborts the running part; the repeat aborts the next one too."""
+    marker = bots_dir.add_sleep_route("twoparts", seconds=30.0, parts=2)
+    runtime = run_runtime(["--stop-timeout", "8", "engine"], bots_dir.env())
+    wait_until(lambda: started(marker), 15, "the route to start")
+    sent = runtime.signal(signal.SIGTERM)
+    code = runtime.wait_exit(12)
+    took = time.monotonic() - sent
+    assert code == 2, runtime.output()
+    assert marker.read_text().split() == ["start", "interrupted", "start", "interrupted"]
+    assert took < 8.0
+    assert bots_dir.mutex_rows() == 0
+
+
+def test_killed_engine_is_not_restarted(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
+    """SIGKILL to bots-engine: the runtime exits 137 without a restart; the mutex row stays
+    (which is why stops use SIGINT), and the next run does crash recovery."""
+    marker = bots_dir.add_sleep_route("victim", seconds=30.0)
+    runtime = run_runtime(["engine"], bots_dir.env())
+    wait_until(lambda: started(marker), 15, "the route to start")
+    os.kill(runtime.child_pid(), signal.SIGKILL)
+    assert runtime.wait_exit(10) == 137
+    assert len(runtime.find("child started")) == 1
+    assert bots_dir.mutex_rows() == 1
+    deactivate_routes(bots_dir)
+    after = run_runtime(["engine"], bots_dir.env())
+    assert after.wait_exit(30) == 0
+    assert "database is locked" in after.output()
+
+
+def test_two_engines_one_runs(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
+    """Two engines on one shared folder at once: the second exits 75 fast, never starting Bots."""
+    marker = bots_dir.add_sleep_route("single", seconds=3.0)
+    first = run_runtime(["engine"], bots_dir.env())
+    wait_until(lambda: started(marker), 15, "the first run's route")
+    begun = time.monotonic()
+    second = run_cli(["engine"], bots_dir.env(), timeout=30)
+    took = time.monotonic() - begun
+    assert second.returncode == 75, second.stderr
+    assert took < 3.0
+    assert ".bots-engine.lock" in second.stderr
+    assert "child started" not in second.stderr
+    assert first.wait_exit(30) == 0
+    assert marker.read_text().split() == ["start", "end"]

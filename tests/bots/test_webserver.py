@@ -1,0 +1,97 @@
+"""bots-webserver under the runtime: ready, restarted after a kill, stopped with SIGINT.
+
+And the grandchild case: an engine started from the GUI is a child of the webserver that
+nobody waits for; the runtime (a subreaper) must wait for it at stop so its DB lock goes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+
+import httpx
+import pytest
+
+from .conftest import BotsDir, Runtime, StartRuntime, pid_alive, wait_until
+
+pytestmark = [pytest.mark.bots, pytest.mark.slow]
+
+
+def start_webserver(run_runtime: StartRuntime, bots_dir: BotsDir, *flags: str) -> Runtime:
+    runtime = run_runtime([*flags, "webserver"], bots_dir.env())
+    runtime.wait_status("/readyz", 200, timeout=20)
+    return runtime
+
+
+def test_ready_and_stop_within_budget(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
+    """1. webserver starts; /readyz 200 once GET / answers and the checks pass.
+    2. SIGTERM to the runtime: /readyz 503 during the 5 s drain, then SIGINT to Bots.
+    3. The runtime exits 0 within the 25 s budget and the Bots process is gone.
+    """
+    runtime = start_webserver(run_runtime, bots_dir)
+    pid = runtime.child_pid()
+    assert httpx.get(f"http://127.0.0.1:{bots_dir.web_port}/", timeout=5).status_code == 200
+    sent = runtime.signal(signal.SIGTERM)
+    runtime.wait_status("/readyz", 503, timeout=3)
+    assert pid_alive(pid), "Bots must keep serving during the drain"
+    code = runtime.wait_exit(30)
+    took = time.monotonic() - sent
+    assert code == 0, runtime.output()
+    assert 5.0 <= took < 25.0, took
+    assert not pid_alive(pid)
+    assert runtime.find("stop signal sent", signal="SIGINT")
+
+
+def test_killed_webserver_is_restarted(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
+    """SIGKILL to bots-webserver: /readyz turns 503, a new pid starts, /readyz 200 again."""
+    runtime = start_webserver(run_runtime, bots_dir, "--drain-delay", "0")
+    first = runtime.child_pid()
+    os.kill(first, signal.SIGKILL)
+    runtime.wait_status("/readyz", 503, timeout=5)
+    second = runtime.child_pid(count=2)
+    assert second != first
+    runtime.wait_status("/readyz", 200, timeout=20)
+    runtime.signal(signal.SIGTERM)
+    assert runtime.wait_exit(25) == 0
+
+
+def login(client: httpx.Client) -> None:
+    """Log in to the Bots GUI with its default user, CSRF token included."""
+    page = client.get("/login/")
+    assert page.status_code == 200
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert match, page.text[:500]
+    reply = client.post(
+        "/login/",
+        data={
+            "csrfmiddlewaretoken": match.group(1),
+            "username": "bots",
+            "password": "botsbots",
+            "next": "/home",
+        },
+        headers={"Referer": f"{client.base_url}login/"},
+    )
+    assert reply.status_code == 302, reply.text[:500]
+
+
+def test_gui_engine_is_waited_for(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
+    """1. The GUI starts an engine (jobqueue disabled) whose route sleeps 4 s.
+    2. SIGTERM to the runtime while the route runs; the webserver exits on SIGINT at once.
+    3. The runtime exits only after the engine finished its route; no mutex row is left.
+    """
+    marker = bots_dir.add_sleep_route("guiroute", seconds=4.0)
+    runtime = start_webserver(run_runtime, bots_dir, "--drain-delay", "0")
+    with httpx.Client(base_url=f"http://127.0.0.1:{bots_dir.web_port}", timeout=10) as client:
+        login(client)
+        reply = client.get("/runengine/", params={"clparameter": "--new"})
+        assert reply.status_code in {200, 302}
+        assert "Errors while trying to run bots-engine" not in reply.text
+    wait_until(lambda: marker.exists() and "start" in marker.read_text(), 15, "the GUI run")
+    assert bots_dir.mutex_rows() == 1
+    runtime.signal(signal.SIGTERM)
+    code = runtime.wait_exit(25)
+    assert code == 0, runtime.output()
+    assert marker.read_text().split() == ["start", "end"]
+    assert bots_dir.mutex_rows() == 0
