@@ -1,0 +1,141 @@
+"""The drain order through the real CLI: readiness fails first, the child is signalled later."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+from http_kit import get
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.anyio
+
+CHILD = """
+import signal, sys, time
+def on_term(signum, frame):
+    with open(sys.argv[1], "w") as out:
+        out.write(f"{time.monotonic()}\\n")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+print("ready", flush=True)
+while True:
+    time.sleep(1)
+"""
+DRAIN = 1.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def status(port: int, path: str) -> int:
+    try:
+        code, _ = await get(port, path, limit=1.0)
+    except OSError:
+        return 0
+    return code
+
+
+async def test_drain_order(tmp_path: Path) -> None:
+    """1. The runtime runs a child with --drain-delay 1 and serves on a loopback port.
+    2. /readyz turns 200 once the child is running.
+    3. SIGTERM to the runtime: /readyz is 503 at once while /healthz stays 200.
+    4. The child gets SIGTERM only after the drain delay; the runtime exits 0 with it.
+    """
+    child = tmp_path / "child.py"
+    child.write_text(CHILD)
+    marker = tmp_path / "signalled"
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "bots_runtime",
+        "run",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--drain-delay",
+        str(DRAIN),
+        "--start-period",
+        "0.2",
+        "--",
+        sys.executable,
+        str(child),
+        str(marker),
+    ]
+    log = (tmp_path / "runtime.log").open("wb")
+    async with await anyio.open_process(argv, stdout=log, stderr=log) as runtime:
+        try:
+            with anyio.fail_after(15):
+                while await status(port, "/readyz") != 200:
+                    await anyio.sleep(0.02)
+            assert await status(port, "/healthz") == 200
+            sent = time.monotonic()
+            runtime.send_signal(signal.SIGTERM)
+            with anyio.fail_after(1):
+                while await status(port, "/readyz") != 503:
+                    await anyio.sleep(0.005)
+            flipped = time.monotonic() - sent
+            # Through the drain: readiness failed, liveness fine, the child not yet signalled.
+            live = []
+            while time.monotonic() - sent < DRAIN * 0.8:
+                live.append(await status(port, "/healthz"))
+                assert await status(port, "/readyz") == 503
+                assert not marker.exists()
+                await anyio.sleep(0.05)
+            assert live
+            assert set(live) == {200}
+            with anyio.fail_after(10):
+                code = await runtime.wait()
+        finally:
+            if runtime.returncode is None:
+                runtime.kill()
+                await runtime.wait()
+            log.close()
+    signalled = float(marker.read_text()) - sent
+    assert code == 0
+    assert flipped < 0.3
+    assert DRAIN <= signalled < DRAIN + 1.0
+
+
+async def probe_cli(port: int, *extra: str) -> tuple[int, bytes]:
+    """`bots-runtime probe readyz --port P`, as a Docker HEALTHCHECK runs it."""
+    argv = [sys.executable, "-m", "bots_runtime", "probe", "readyz", "--port", str(port), *extra]
+    done = await anyio.run_process(argv, check=False)
+    return done.returncode, done.stdout + done.stderr
+
+
+async def test_probe_command(tmp_path: Path) -> None:
+    """1. A runtime serves on a loopback port with a running child.
+    2. `bots-runtime probe readyz --port P` exits 0 and prints nothing.
+    3. With nothing listening on the port it exits 1 with one line.
+    """
+    child = tmp_path / "child.py"
+    child.write_text(CHILD)
+    port = free_port()
+    argv = [sys.executable, "-m", "bots_runtime", "run", "--host", "127.0.0.1", "--port"]
+    argv += [str(port), "--start-period", "0.2", "--", sys.executable, str(child), "/dev/null"]
+    log = (tmp_path / "runtime.log").open("wb")
+    async with await anyio.open_process(argv, stdout=log, stderr=log) as runtime:
+        try:
+            with anyio.fail_after(15):
+                while await status(port, "/readyz") != 200:
+                    await anyio.sleep(0.02)
+            assert await probe_cli(port, "--timeout", "2") == (0, b"")
+        finally:
+            runtime.kill()
+            await runtime.wait()
+            log.close()
+    code, output = await probe_cli(port)
+    assert code == 1
+    assert output == f"readyz: cannot reach 127.0.0.1:{port}: Connection refused\n".encode()
