@@ -273,6 +273,16 @@ class Runtime:
         except OSError:
             return 0
 
+    def text(self, path: str) -> str:
+        """Body of GET `path` on the health port, whatever the status ("" if no answer)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as reply:
+                return str(reply.read().decode())
+        except urllib.error.HTTPError as err:
+            return str(err.read().decode())
+        except OSError:
+            return ""
+
     def wait_status(self, path: str, status: int, timeout: float = 20.0) -> None:
         wait_until(lambda: self.status(path) == status, timeout, f"{path} to answer {status}")
 
