@@ -1,0 +1,90 @@
+"""`python -m benchmarks run [--smoke] [--reps N] [--only NAMES] [--bench NAMES] [--out DIR]`
+and `python -m benchmarks report RESULTS.json [--out DIR]` (redraw tables, chart and page).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks import harness, report
+from benchmarks.peers import BENCH_DIR, PEERS_VENV
+
+RESULTS = BENCH_DIR / "results"
+SMOKE_RESULTS = RESULTS / "tmp" / "smoke"
+
+
+def _names(text: str) -> set[str]:
+    return {n.strip() for n in text.split(",") if n.strip()}
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    top = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="measure bots-runtime and its peers, round-robin")
+    run.add_argument("--smoke", action="store_true", help="1 rep, small sizes (CI)")
+    run.add_argument("--reps", type=int, help="repetitions (full default 5)")
+    run.add_argument("--lines", type=int, help="flood lines (full default 1,000,000)")
+    run.add_argument("--only", type=_names, help="rows, e.g. tini,bots-runtime")
+    run.add_argument("--bench", type=_names, help="benches: " + ",".join(harness.BENCHES))
+    run.add_argument(
+        "--out", type=Path, help="output dir (default benchmarks/results; smoke: results/tmp/smoke)"
+    )
+    rep = sub.add_parser("report", help="rebuild tables, chart and page from a results JSON")
+    rep.add_argument("results", type=Path)
+    rep.add_argument("--out", type=Path)
+    return top
+
+
+def write(doc: dict[str, Any], out: Path) -> None:
+    """results.json, results.md, results.png (when matplotlib is at hand) and README.md."""
+    out.mkdir(parents=True, exist_ok=True)
+    report.summarise(doc)
+    (out / "results.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (out / "results.md").write_text(report.tables(doc) + "\n" + report.targets_table(doc) + "\n")
+    chart = draw_chart(out / "results.json", out / "results.png")
+    (out / "README.md").write_text(report.page(doc, "results.png" if chart else None))
+
+
+def draw_chart(results: Path, png: Path) -> bool:
+    """Draw with the bench-tools venv's matplotlib; say so and go on when it is missing."""
+    python = PEERS_VENV / "bin" / "python"
+    if not python.exists():
+        print(f"no chart: {python} missing (run benchmarks/setup)", file=sys.stderr)
+        return False
+    done = subprocess.run(
+        [str(python), str(BENCH_DIR / "chart.py"), str(results), str(png)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        print(f"no chart: {done.stderr.strip()[-500:]}", file=sys.stderr)
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; exit 0 when every measurement succeeded, 1 when any failed."""
+    args = parser().parse_args(argv)
+    if args.command == "report":
+        doc = json.loads(args.results.read_text())
+        write(doc, args.out or args.results.parent)
+        return 0
+    sizes = harness.Sizes.smoke() if args.smoke else harness.Sizes.full()
+    if args.reps:
+        sizes = replace(sizes, reps=args.reps)
+    if args.lines:
+        sizes = replace(sizes, lines=args.lines)
+    out = args.out or (SMOKE_RESULTS if args.smoke else RESULTS)
+    doc = harness.run(sizes, args.only, args.bench, "smoke" if args.smoke else "full")
+    write(doc, out)
+    print(f"results in {out}/README.md", file=sys.stderr)
+    return 1 if doc["errors"] else 0
