@@ -1,0 +1,99 @@
+"""The benchmark harness in smoke mode, so it cannot rot: one repetition, small sizes."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Every metric each row must have; written out here, not imported, so the harness cannot
+# drop one and still pass.
+LIFE = {
+    "startup_ms",
+    "sigterm_to_child_ms",
+    "sigterm_to_gone_ms",
+    "child_exit_to_gone_ms",
+    "rss_kib",
+    "hwm_kib",
+    "idle_cpu_pct",
+    "procs",
+}
+ZOMBIES = {"zombies_025s", "zombies_1s"}
+FLOOD = {"flood_wall_ms", "lines_per_s", "lines_lost", "lines_mangled", "flood_cpu_ms"}
+READYZ = {
+    "readyz_p50_ms",
+    "readyz_p99_ms",
+    "readyz_cpu_ms",
+    "readyz_rps_c10",
+    "readyz_flood_p99_ms",
+    "readyz_flood_probes",
+}
+EXEC = {"exec_wall_ms", "exec_cpu_ms", "exec_maxrss_kib"}
+EXPECTED = {
+    "tini": LIFE | ZOMBIES | FLOOD,
+    "bots-runtime": LIFE | ZOMBIES | FLOOD | READYZ,
+    "bots-runtime-raw": FLOOD,
+    "reference-http": READYZ - {"readyz_flood_p99_ms", "readyz_flood_probes"},
+    "exec-probe-django": EXEC,
+    "exec-python-floor": EXEC,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.pidns
+@pytest.mark.timeout(150)
+@pytest.mark.skipif(os.geteuid() != 0, reason="the zombie bench needs root for unshare --pid")
+@pytest.mark.skipif(
+    not (shutil.which("tini") and shutil.which("wrk") and shutil.which("unshare")),
+    reason="needs tini, wrk and unshare (apt-get install tini wrk util-linux)",
+)
+def test_smoke_run_writes_every_metric_for_bots_runtime_and_tini(tmp_path: Path) -> None:
+    """`python -m benchmarks run --smoke` finishes in under 90 s, fails no measurement, and
+    writes results.json with every metric (median, min, max, values) for bots-runtime, tini
+    and the probe rows, sane values (tini reaps, nothing lost), plus the Markdown table and
+    the results page.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "run", "--smoke", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["meta"]["mode"] == "smoke"
+    assert doc["errors"] == {}
+    summary = doc["summary"]
+    for row, metrics in EXPECTED.items():
+        assert row in summary, f"{row} missing; skipped: {doc['skipped']}"
+        missing = metrics - summary[row].keys()
+        assert not missing, f"{row} lacks {sorted(missing)}"
+        for metric in metrics:
+            entry = summary[row][metric]
+            assert entry["n"] == 1
+            assert entry["min"] <= entry["median"] <= entry["max"]
+            assert math.isfinite(entry["median"])
+            assert entry["median"] >= 0
+    tini, runtime = summary["tini"], summary["bots-runtime"]
+    assert tini["zombies_025s"]["median"] == 0
+    assert tini["lines_lost"]["median"] == 0
+    assert tini["lines_mangled"]["median"] == 0
+    assert runtime["startup_ms"]["median"] > 0
+    assert runtime["rss_kib"]["median"] > 1000
+    assert runtime["lines_per_s"]["median"] > 0
+    assert runtime["startup_ms"]["ratio_to"] == "tini"
+    assert {t["metric"] for t in doc["targets"] if t["met"] is None} == set()
+    assert "| bots-runtime |" in (tmp_path / "results.md").read_text()
+    assert "## Targets" in (tmp_path / "README.md").read_text()
+    if (REPO / "benchmarks" / ".venv-peers" / "bin" / "python").exists():
+        assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
