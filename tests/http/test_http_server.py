@@ -254,6 +254,18 @@ class TestBind:
         finally:
             sock.close()
 
+    def test_wildcard_ipv6_is_dual_stack(self) -> None:
+        """`::` accepts IPv4 connections too, so one listener serves both families."""
+        try:
+            sock = bind("::", 0)
+        except BindError as exc:
+            pytest.skip(f"no IPv6 here: {exc}")
+        try:
+            with socket.create_connection(("127.0.0.1", sock.getsockname()[1]), timeout=1):
+                pass
+        finally:
+            sock.close()
+
     def test_foreign_address(self) -> None:
         """An address this machine does not have is a one-line BindError."""
         with pytest.raises(BindError, match="is not an address of this machine"):
