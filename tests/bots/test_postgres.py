@@ -1,0 +1,301 @@
+"""init-db and readiness against a real PostgreSQL server (Debian's postgresql 15 binaries).
+
+The fixture makes a throw-away cluster in a temporary directory, owned by the `postgres`
+user, listening on 127.0.0.1 and a free port with password (SCRAM) authentication, and stops
+it by the PID in its postmaster.pid afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from bots_runtime import config, initdb
+
+from .conftest import (
+    ROOT,
+    BotsDir,
+    StartRuntime,
+    free_port,
+    have_bots,
+    make_bots_dir,
+    pid_alive,
+    wait_until,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+PG_BIN = Path(os.environ.get("BOTS_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+PASSWORD = "bots-test-pw"
+
+
+def _pg_available() -> str | None:
+    if not (PG_BIN / "initdb").is_file() or not (PG_BIN / "pg_ctl").is_file():
+        return f"PostgreSQL server binaries not found in {PG_BIN} (apt install postgresql)"
+    if os.geteuid() != 0 or shutil.which("runuser") is None:
+        return "needs root and runuser to run the server as the postgres user"
+    try:
+        import pwd  # noqa: PLC0415
+
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return "no postgres user"
+    if not have_bots():
+        return "Bots EDI 3.3.1 is not installed"
+    return None
+
+
+SKIP_REASON = _pg_available()
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.bots,
+    pytest.mark.slow,
+    pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or ""),
+]
+
+
+@dataclass
+class Server:
+    """A running PostgreSQL cluster: where it listens and how to run psql as its superuser."""
+
+    root: Path
+    port: int
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        done = subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(PG_BIN / "psql"),
+                "-h",
+                str(self.root / "sock"),
+                "-p",
+                str(self.port),
+                "-d",
+                database,
+                "-AtX",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    def new_database(self, name: str) -> None:
+        self.psql(f"CREATE DATABASE {name} OWNER bots")
+
+
+@pytest.fixture(name="pg", scope="module")
+def _pg() -> Iterator[Server]:
+    root = Path(tempfile.mkdtemp(prefix="bots-runtime-pg-"))
+    shutil.chown(root, "postgres", "postgres")
+    (root / "sock").mkdir()
+    shutil.chown(root / "sock", "postgres", "postgres")
+    port = free_port()
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    pwfile = root / "pw"
+    pwfile.write_text("postgres-superuser-pw\n")
+    shutil.chown(pwfile, "postgres", "postgres")
+    subprocess.run(
+        [
+            *as_postgres,
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(root / "data"),
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            f"--pwfile={pwfile}",
+            "--no-sync",
+        ],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    subprocess.run(
+        [
+            *as_postgres,
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(root / "data"),
+            "-l",
+            str(root / "server.log"),
+            "-w",
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {root / 'sock'} -c fsync=off",
+            "start",
+        ],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    pid = int((root / "data" / "postmaster.pid").read_text().split()[0])
+    server = Server(root, port)
+    try:
+        server.psql(f"CREATE ROLE bots LOGIN PASSWORD '{PASSWORD}'")
+        yield server
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)  # fast shutdown
+        wait_until(lambda: not pid_alive(pid), 30, "PostgreSQL to stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def pg_env(pg: Server, database: str, **extra: str) -> dict[str, str]:
+    env = {
+        "BOTS_DB_ENGINE": "postgresql",
+        "BOTS_DB_HOST": "127.0.0.1",
+        "BOTS_DB_PORT": str(pg.port),
+        "BOTS_DB_NAME": database,
+        "BOTS_DB_USER": "bots",
+        "BOTS_DB_PASSWORD": PASSWORD,
+    }
+    env.update(extra)
+    return env
+
+
+def init(root: Path, env: dict[str, str]) -> tuple[int, str]:
+    invocation = config.parse(["init-db"], {"BOTS_CONFIG_DIR": str(root / "config"), **env})
+    out = io.StringIO()
+    return initdb.main(invocation, out=out, err=out), out.getvalue()
+
+
+def schema_state(pg: Server, database: str) -> str:
+    return pg.psql(
+        "SELECT string_agg(table_name || ':' || column_name || ':' || coalesce(column_default,''),"
+        " ',' ORDER BY table_name, column_name) FROM information_schema.columns"
+        " WHERE table_schema = 'public'",
+        database,
+    )
+
+
+def test_init_db_creates_schema_then_nothing(pg: Server, tmp_path: Path) -> None:
+    """1. init-db on an empty database creates Bots' schema, raw-SQL tables and GUI user.
+    2. A second init-db says "nothing to do" and the schema is unchanged.
+    """
+    pg.new_database("botsdb_a")
+    code, out = init(tmp_path / "a", pg_env(pg, "botsdb_a"))
+    assert code == 0, out
+    assert "schema (" in out
+    assert "GUI superuser bots" in out
+    assert not (tmp_path / "a" / "botssys" / "sqlitedb" / "botsdb").exists()
+    tables = pg.psql(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        " AND table_name IN ('ta', 'mutex', 'persist', 'routes', 'channel', 'auth_user')",
+        "botsdb_a",
+    )
+    assert tables == "6"
+    default = pg.psql(
+        "SELECT column_default FROM information_schema.columns"
+        " WHERE table_name = 'mutex' AND column_name = 'ts'",
+        "botsdb_a",
+    )
+    assert default.upper().startswith("CURRENT_TIMESTAMP")
+    before = schema_state(pg, "botsdb_a")
+    code, out = init(tmp_path / "a", pg_env(pg, "botsdb_a"))
+    assert code == 0
+    assert out.strip().startswith("init-db: nothing to do;"), out
+    assert "postgresql_psycopg2 bots@127.0.0.1" in out
+    assert schema_state(pg, "botsdb_a") == before
+
+
+def test_concurrent_init_db_one_schema(pg: Server, tmp_path: Path) -> None:
+    """Two pods with separate volumes but one database: both exit 0; one creates the schema."""
+    pg.new_database("botsdb_b")
+    env = pg_env(pg, "botsdb_b", PATH="/usr/bin:/bin")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bots_runtime", "--port", "0", "init-db"],
+            cwd=ROOT,
+            env={**env, "BOTS_CONFIG_DIR": str(tmp_path / f"pod{n}" / "config")},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in (1, 2)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert sum("schema (" in out for out, _ in outputs) == 1, outputs
+    assert pg.psql("SELECT count(*) FROM auth_user", "botsdb_b") == "1"
+
+
+def test_engine_runs_on_postgres(pg: Server, tmp_path: Path, run_runtime: StartRuntime) -> None:
+    """The real bots-engine runs on the new schema: exit 0, and its mutex row is gone after."""
+    pg.new_database("botsdb_c")
+    env = pg_env(pg, "botsdb_c")
+    assert init(tmp_path / "c", env)[0] == 0
+    bots = make_ports(tmp_path / "c")
+    runtime = run_runtime(["engine"], bots.env(**env))
+    assert runtime.wait_exit(60) == 0, runtime.output()
+    assert pg.psql("SELECT count(*) FROM mutex", "botsdb_c") == "0"
+    assert pg.psql("SELECT count(*) FROM report", "botsdb_c") == "1"
+
+
+def make_ports(root: Path) -> BotsDir:
+    """Give an init-db folder its own ports (make_bots_dir would run init-db again: a no-op)."""
+    return make_bots_dir(root)
+
+
+def test_webserver_ready_with_database(
+    pg: Server, tmp_path: Path, run_runtime: StartRuntime
+) -> None:
+    """The webserver's database check passes against PostgreSQL and /readyz turns 200."""
+    pg.new_database("botsdb_d")
+    env = pg_env(pg, "botsdb_d")
+    assert init(tmp_path / "d", env)[0] == 0
+    bots = make_ports(tmp_path / "d")
+    runtime = run_runtime(["--drain-delay", "0", "webserver"], bots.env(**env))
+    runtime.wait_status("/readyz", 200, timeout=30)
+    assert "[+]database ok" in runtime.text("/readyz?verbose")
+    runtime.signal(signal.SIGTERM)
+    assert runtime.wait_exit(25) == 0
+
+
+def test_wrong_password_not_ready(pg: Server, tmp_path: Path, run_runtime: StartRuntime) -> None:
+    """With a wrong database password Bots' `GET /` still answers, but /readyz stays 503
+    and names the database (without the password)."""
+    pg.new_database("botsdb_e")
+    assert init(tmp_path / "e", pg_env(pg, "botsdb_e"))[0] == 0
+    bots = make_ports(tmp_path / "e")
+    env = pg_env(pg, "botsdb_e", BOTS_DB_PASSWORD="wrong-secret")
+    runtime = run_runtime(["--drain-delay", "0", "webserver"], bots.env(**env))
+    wait_until(
+        lambda: all(
+            part in runtime.text("/readyz?verbose")
+            for part in ("[+]web ok", "[-]database failed: postgresql_psycopg2 bots@")
+        ),
+        30,
+        "GET / to pass and the database check to fail",
+    )
+    text = runtime.text("/readyz?verbose")
+    assert "[+]web ok" in text
+    assert "botsdb_e" in text
+    assert "wrong-secret" not in text
+    assert runtime.status("/readyz") == 503
+    runtime.signal(signal.SIGTERM)
+    assert runtime.wait_exit(25) == 0
