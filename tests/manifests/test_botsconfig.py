@@ -1,0 +1,125 @@
+"""The ConfigMap's bots.ini and settings.py work with the real runtime and Bots 3.3.1, and the
+grace periods cover the stop budgets that `bots-runtime check` prints for that configuration."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from . import kube
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.bots
+CONFIG = kube.K8S / "base" / "config"
+SERVICES = ("webserver", "jobqueueserver", "dirmonitor", "engine")
+
+
+def runtime(args: list[str], data: Path) -> subprocess.CompletedProcess[str]:
+    """`bots-runtime ARGS` with the data folder's config, from this interpreter's venv."""
+    env = dict(os.environ, BOTS_CONFIG_DIR=str(data / "config"))
+    env.pop("BOTS_DB_ENGINE", None)
+    return subprocess.run(
+        [sys.executable, "-m", "bots_runtime", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module", name="data")
+def _data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder laid out as in the pod: config from the ConfigMap, the rest by init-db.
+    bots.ini names /var/lib/bots/botssys (absolute); here it points into the temp folder."""
+    data = tmp_path_factory.mktemp("bots-data")
+    (data / "config").mkdir()
+    ini = (CONFIG / "bots.ini").read_text(encoding="utf-8")
+    assert "/var/lib/bots/" in ini
+    (data / "config" / "bots.ini").write_text(
+        ini.replace("/var/lib/bots/", f"{data}/"), encoding="utf-8"
+    )
+    (data / "config" / "settings.py").write_text(
+        (CONFIG / "settings.py").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    done = runtime(["init-db"], data)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (data / "botssys" / "infile" / "dirmonitor").mkdir(parents=True, exist_ok=True)
+    return data
+
+
+def test_init_db_keeps_the_configmap_files(data: Path) -> None:
+    """init-db adds what is missing (database, botssys, usersys) and rewrites neither file."""
+    assert (data / "botssys" / "sqlitedb" / "botsdb").stat().st_size > 0
+    assert (data / "usersys").is_dir()
+    text = (data / "config" / "settings.py").read_text(encoding="utf-8")
+    assert text == (CONFIG / "settings.py").read_text(encoding="utf-8")
+    again = runtime(["init-db"], data)
+    assert again.returncode == 0
+    assert "nothing to do" in again.stdout + again.stderr
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_accepts_the_configuration(data: Path, service: str) -> None:
+    """`bots-runtime check SERVICE` finds no problem in the ConfigMap's configuration (the job
+    queue is enabled, the dirmonitor section has path and route, botssys is absolute)."""
+    done = runtime(["check", service], data)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_grace_period_covers_the_reported_budget(
+    data: Path, rendered: dict[str, list[kube.Obj]], service: str
+) -> None:
+    """terminationGracePeriodSeconds > drain + stop budget the runtime reports for the service."""
+    done = runtime(["check", service], data)
+    match = re.search(r"budget \(drain \+ stop\): ([0-9.]+)s", done.stdout)
+    assert match, done.stdout
+    budget = float(match.group(1))
+    graces = [
+        template["spec"]["terminationGracePeriodSeconds"]
+        for _, template in kube.workloads(rendered["all-components"])
+        if kube.containers(template)[0]["args"][0] == service
+    ]
+    assert graces
+    assert all(grace > budget for grace in graces), (graces, budget)
+
+
+def test_postgresql_settings_come_from_the_environment(data: Path) -> None:
+    """With BOTS_DB_ENGINE=postgresql and BOTS_DB_* set, settings.py names that server."""
+    env = dict(
+        os.environ,
+        BOTS_DB_ENGINE="postgresql",
+        BOTS_DB_HOST="db.example",
+        BOTS_DB_PORT="5433",
+        BOTS_DB_NAME="edi",
+        BOTS_DB_USER="bots",
+        BOTS_DB_PASSWORD="pw",
+    )
+    script = (
+        "import runpy, sys; g = runpy.run_path(sys.argv[1]); d = g['DATABASES']['default'];"
+        " print(d['ENGINE'], d['HOST'], d['PORT'], d['NAME'], d['USER'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(data / "config" / "settings.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [
+        "django.db.backends.postgresql_psycopg2",
+        "db.example",
+        "5433",
+        "edi",
+        "bots",
+    ]
