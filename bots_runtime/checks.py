@@ -169,6 +169,7 @@ class XmlRpcProbe:
     async def __call__(self) -> str:
         """POST one call; a Fault or a reply both prove the server answers."""
         import xmlrpc.client  # noqa: PLC0415 - it pulls in http.client and email: start-up cost
+
         body = xmlrpc.client.dumps((), self.method).encode()
         request = _request("POST", self.url, body, "text/xml")
         status, payload = _status(await _exchange(self.url, request), self.url)

@@ -7,7 +7,6 @@ and starts in a few milliseconds instead of loading the HTTP stack (about 240 ms
 from __future__ import annotations
 
 import http.client
-import sys
 
 TARGETS = ("healthz", "livez", "readyz")
 _WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1"}
@@ -50,7 +49,3 @@ def main(target: str, host: str, port: int, timeout: float) -> int:
     detail = _first_failure(body)
     print(f"{target}: {response.status} {response.reason}" + (f": {detail}" if detail else ""))
     return 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1] if len(sys.argv) > 1 else "readyz", "127.0.0.1", 8099, 1.0))
