@@ -268,3 +268,30 @@ def test_result_shape() -> None:
     )
     with pytest.raises(AttributeError):
         result.ok = False  # type: ignore[misc]
+
+
+async def test_hung_child_fails_liveness_after_threshold() -> None:
+    """A liveness check failing past liveness_threshold turns /healthz 503 (clock injected)."""
+    heartbeat = _Flag()
+    heartbeat.healthy = False
+    now = [100.0]
+    board = board_in(Phase.RUNNING, spawned_mono=0.0)
+    runner = CheckRunner(
+        [CheckSpec("heartbeat", heartbeat, level=Level.LIVENESS)], clock=lambda: now[0]
+    )
+    registry = build_registry(board, runner, version="t", service="svc")
+    app = create_app(board, runner, registry, liveness_threshold=10.0, clock=lambda: now[0])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://p"
+    ) as client:
+        await runner.run_once(runner.specs[0])
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/readyz/process")).status_code == 200
+        now[0] = 110.0
+        assert (await client.get("/healthz")).status_code == 200
+        now[0] = 110.5
+        response = await client.get("/healthz/heartbeat")
+        assert response.status_code == 503
+        assert response.text.startswith("[-]heartbeat failed: failing for 10s: database refused")
+        publish(board, stop_requested=True, draining=True, phase=Phase.STOPPING)
+        assert (await client.get("/healthz")).status_code == 200
