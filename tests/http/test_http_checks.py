@@ -362,3 +362,47 @@ class TestRunner:
         finally:
             release.set()
         assert result.detail == "timed out after 0.2s"
+
+
+@pytest.fixture(name="tls_web")
+def _tls_web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """A real HTTPS server with a self-signed certificate that this process trusts."""
+    import shutil  # noqa: PLC0415
+    import ssl  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+class TestHttps:
+    async def test_trusted_certificate(self, tls_web: int) -> None:
+        """https URLs are checked over TLS with the system's trust store (here: our CA)."""
+        assert (await HttpProbe(f"https://localhost:{tls_web}/204")()).endswith("answered 204")
+
+    async def test_wrong_host_name_fails(self, tls_web: int) -> None:
+        """A certificate for another name fails the check instead of being trusted."""
+        with pytest.raises(CheckFailedError, match="certificate verify failed"):
+            await HttpProbe(f"https://127.0.0.1:{tls_web}/200")()
