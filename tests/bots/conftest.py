@@ -323,9 +323,12 @@ def _run_runtime() -> Iterator[Callable[..., Runtime]]:
     """Start `bots-runtime ARGS` with an environment; everything started is killed at the end."""
     started: list[Runtime] = []
 
-    def start(args: list[str], env: dict[str, str], *, health: bool = True) -> Runtime:
+    def start(
+        args: list[str], env: dict[str, str], *, health: bool = True, prefix: tuple[str, ...] = ()
+    ) -> Runtime:
         port = free_port() if health else 0
         argv = [
+            *prefix,
             sys.executable,
             "-m",
             "bots_runtime",

@@ -6,7 +6,9 @@ import contextlib
 import os
 import signal
 import sqlite3
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +106,31 @@ def test_two_engines_one_runs(run_runtime: StartRuntime, bots_dir: BotsDir) -> N
     assert "child started" not in second.stderr
     assert first.wait_exit(30) == 0
     assert marker.read_text().split() == ["start", "end"]
+
+
+def sig_mask(pid: int | str, field: str) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(x for x in status.splitlines() if x.startswith(field + ":")).split()[1], 16)
+
+
+IGNORE_INT = ("/bin/sh", "-c", 'trap \'\' INT QUIT; exec "$0" "$@"')
+
+
+def test_inherited_ignored_sigint_is_reset(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
+    """Started like `sh -c 'cmd &'` (SIGINT and SIGQUIT ignored, which survives exec), the
+    engine still gets SIGINT back as default: the stop aborts the route and exits 2, instead
+    of running until SIGKILL at the deadline (137, mutex row left)."""
+    control = subprocess.run(
+        [*IGNORE_INT, "/bin/cat", "/proc/self/status"], capture_output=True, text=True, check=True
+    ).stdout
+    ignored = int(next(x for x in control.splitlines() if x.startswith("SigIgn:")).split()[1], 16)
+    assert ignored & (1 << (signal.SIGINT - 1)), "the wrapper must really ignore SIGINT"
+    marker = bots_dir.add_sleep_route("ignored", seconds=30.0)
+    runtime = run_runtime(["--stop-timeout", "6", "engine"], bots_dir.env(), prefix=IGNORE_INT)
+    wait_until(lambda: started(marker), 15, "the route to start")
+    engine = runtime.child_pid()
+    assert sig_mask(engine, "SigCgt") & (1 << (signal.SIGINT - 1)), "Python must catch SIGINT"
+    runtime.signal(signal.SIGTERM)
+    assert runtime.wait_exit(10) == 2, runtime.output()
+    assert marker.read_text().split() == ["start", "interrupted"]
+    assert bots_dir.mutex_rows() == 0
