@@ -144,7 +144,13 @@ def interpreter(program: str, fallback: str = sys.executable) -> str:
         return fallback
     if first.startswith(b"#!"):
         words = first[2:].decode(errors="replace").split()
-        if words and Path(words[0]).is_absolute() and os.access(words[0], os.X_OK):
+        # Only a direct `#!/path/pythonX`: pip writes `#!/bin/sh` wrappers for long paths.
+        if (
+            words
+            and Path(words[0]).is_absolute()
+            and Path(words[0]).name.startswith("python")
+            and os.access(words[0], os.X_OK)
+        ):
             return words[0]
     return fallback
 

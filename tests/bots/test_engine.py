@@ -25,7 +25,7 @@ def deactivate_routes(bots_dir: BotsDir) -> None:
 
 def started(marker: os.PathLike[str]) -> bool:
     path = os.fspath(marker)
-    with contextlib.suppress(OSError), open(path) as handle:  # noqa: PTH123
+    with contextlib.suppress(OSError), open(path) as handle:
         return "start" in handle.read().split()
     return False
 

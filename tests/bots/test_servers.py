@@ -112,7 +112,7 @@ class TestDirmonitor:
             "the watch check to fail",
         )
         assert runtime.status("/readyz") == 503
-        os.mkdir(watched)  # noqa: PTH102
+        os.mkdir(watched)
         runtime.wait_status("/readyz", 200, timeout=15)
         runtime.signal(signal.SIGTERM)
         assert runtime.wait_exit(15) == 130

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -239,3 +240,21 @@ class TestCheckCommand:
         assert done.returncode == 78
         assert len(done.stderr.strip().splitlines()) == 1
         assert "[jobqueue] enabled" in done.stderr
+
+
+class TestInterpreter:
+    def test_shebang_python(self, tmp_path: Path) -> None:
+        """A `#!/abs/python3` program is evaluated with that interpreter."""
+        program = tmp_path / "bots-engine"
+        program.write_text(f"#!{sys.executable}\nprint()\n")
+        assert services.interpreter(str(program), "/fallback") == sys.executable
+
+    @pytest.mark.parametrize(
+        "first",
+        ["#!/bin/sh\n", "#!/usr/bin/env python3\n", "no shebang\n", "#!/nonexistent/python\n"],
+    )
+    def test_other_first_lines_fall_back(self, tmp_path: Path, first: str) -> None:
+        """pip's `#!/bin/sh` wrapper, env, or no shebang: the runtime's own Python is used."""
+        program = tmp_path / "bots-engine"
+        program.write_text(first + "exec something\n")
+        assert services.interpreter(str(program), "/fallback") == "/fallback"
