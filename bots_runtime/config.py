@@ -442,9 +442,12 @@ def parse(argv: list[str] | tuple[str, ...], environ: Mapping[str, str]) -> Invo
         command = "run"
     elif command in COMMANDS:
         tokens = _consume_options(tokens, flags)
+        if command == "probe" and tokens and tokens[0] in PROBE_TARGETS:
+            target = tokens.pop(0)
+            tokens = [target, *_consume_options(tokens, flags)]
         if tokens and tokens[0] == "--":
             tokens.pop(0)
-        elif tokens and command not in {"run", "probe"}:
+        elif tokens and command not in {"run", "probe", "check"}:
             msg = f"unexpected argument {tokens[0]!r} after {command}; put child arguments after --"
             raise SettingError(msg, exit_codes.USAGE)
     else:
