@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ from bots_runtime.checks import HttpProbe, PathExistsProbe, XmlRpcProbe
 from bots_runtime.config import SettingError
 from bots_runtime.spec import RestartPolicy, ServiceSpec, StopStep
 
-from .conftest import VENV_BIN, BotsDir, run_cli
+from .conftest import ROOT, VENV_BIN, BotsDir, run_cli
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -258,3 +259,25 @@ class TestInterpreter:
         program = tmp_path / "bots-engine"
         program.write_text(first + "exec something\n")
         assert services.interpreter(str(program), "/fallback") == "/fallback"
+
+
+class TestCheckNormalises:
+    @pytest.mark.parametrize(
+        "spelling", ["{root}/config/", "{root}/./config//", "config", "config/"]
+    )
+    def test_config_dir_spellings(self, bots_dir: BotsDir, spelling: str) -> None:
+        """Through the CLI, any spelling of the directory reaches Bots as -c<absolute, no slash>."""
+        env = bots_dir.env(
+            BOTS_CONFIG_DIR=spelling.format(root=bots_dir.root), PYTHONPATH=str(ROOT)
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "bots_runtime", "--port", "0", "check", "engine"],
+            cwd=bots_dir.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"command: {VENV_BIN}/bots-engine -c{bots_dir.config}\n" in done.stdout
