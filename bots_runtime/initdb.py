@@ -297,6 +297,7 @@ def _postgres_schema(
         p for p in (str(env.data_dir), environ.get("PYTHONPATH", "")) if p
     )
     child["DJANGO_SETTINGS_MODULE"] = f"{env.config_dir.name}.settings"
+    child.setdefault("PGCONNECT_TIMEOUT", "10")  # libpq: an unreachable server fails in 10 s
     argv = [
         python,
         "-c",

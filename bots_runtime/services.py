@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from bots_runtime import botsenv, exit_codes, plan
 from bots_runtime.checks import (
@@ -91,7 +92,7 @@ class DatabaseProbe:
                 msg = f"{db.name} does not exist"
                 raise CheckFailedError(msg)
             connection = sqlite3.connect(
-                f"file:{db.name}?mode=ro", uri=True, timeout=self.connect_timeout
+                f"file:{quote(db.name)}?mode=ro", uri=True, timeout=self.connect_timeout
             )
             try:
                 (rows,) = connection.execute("SELECT COUNT(*) FROM mutex").fetchone()

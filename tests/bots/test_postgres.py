@@ -31,6 +31,7 @@ from .conftest import (
     have_bots,
     make_bots_dir,
     pid_alive,
+    run_cli,
     wait_until,
 )
 
@@ -299,3 +300,21 @@ def test_wrong_password_not_ready(pg: Server, tmp_path: Path, run_runtime: Start
     assert runtime.status("/readyz") == 503
     runtime.signal(signal.SIGTERM)
     assert runtime.wait_exit(25) == 0
+
+
+def test_missing_database_is_one_line(pg: Server, tmp_path: Path) -> None:
+    """A database that does not exist: exit 78, one line naming settings.py and the server."""
+    done = run_cli(
+        ["init-db"],
+        {
+            "PATH": "/usr/bin:/bin",
+            "BOTS_CONFIG_DIR": str(tmp_path / "m" / "config"),
+            **pg_env(pg, "no_such_db"),
+        },
+    )
+    assert done.returncode == 78, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "settings.py: DATABASES['default'] (postgresql_psycopg2 bots@127.0.0.1:" in lines[0]
+    assert 'database "no_such_db" does not exist' in lines[0]
+    assert PASSWORD not in done.stderr
