@@ -62,6 +62,9 @@ class RuntimeProcess:
             cwd=ROOT,
             **popen,
         )
+        self._setup_readers()
+
+    def _setup_readers(self) -> None:
         self.stdout: list[bytes] = []
         self.stderr: list[bytes] = []
         self._changed = threading.Condition()
@@ -146,14 +149,21 @@ class RuntimeProcess:
 
     def wait(self, timeout: float = 30.0) -> int:
         rc = self.proc.wait(timeout)
+        self._close()
+        return rc
+
+    def _close(self) -> None:
         for thread in self._threads:
             thread.join(5)
-        return rc
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None and not stream.closed:
+                stream.close()
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
+        self._close()
 
 
 def process_exists(pid: int) -> bool:

@@ -1,0 +1,79 @@
+"""Bad input before the child runs: one line, a documented code, never a traceback."""
+
+import os
+import socket
+import stat
+import subprocess
+
+import pytest
+from support import PYTHON, ROOT
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("BOTS_RUNTIME_")}
+    full.update(env or {})
+    return subprocess.run(
+        [PYTHON, "-m", "bots_runtime", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        env=full,
+        check=False,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("bots-runtime: error: ")
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "needle"),
+    [
+        ((), {}, 64, "no command"),
+        (("--bogus", "x"), {}, 64, "--bogus"),
+        (("run",), {}, 64, "run needs a command"),
+        (("--stop-timeout", "-3", "x"), {}, 78, "--stop-timeout"),
+        (("--stop-signal", "NOPE", "x"), {}, 78, "--stop-signal"),
+        (("--signal-rewrite", "TERM-INT", "x"), {}, 78, "--signal-rewrite"),
+        (("x",), {"BOTS_RUNTIME_RESTART": "often"}, 78, "BOTS_RUNTIME_RESTART"),
+        (("--port", "0", "definitely-not-a-program-xyz"), {}, 127, "command not found"),
+    ],
+)
+def test_bad_input_is_one_line_with_documented_code(args, env, code, needle):
+    result = cli(*args, env=env)
+    assert result.returncode == code
+    assert needle in one_line_error(result)
+
+
+def test_not_executable_is_126(tmp_path):
+    script = tmp_path / "script.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    result = cli("--port", "0", str(script))
+    assert result.returncode == 126
+    assert "not executable" in one_line_error(result)
+
+
+def test_port_in_use_fails_fast_without_starting_the_child(tmp_path):
+    marker = tmp_path / "started"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = cli("--host", "127.0.0.1", "--port", str(port), "touch", str(marker))
+    assert result.returncode == 69
+    assert str(port) in one_line_error(result)
+    assert not marker.exists()
+
+
+def test_help_and_version():
+    assert cli("--help").returncode == 0
+    assert "BOTS_RUNTIME_STOP_TIMEOUT" in cli("--help").stdout
+    version = cli("--version")
+    assert version.returncode == 0
+    assert version.stdout.startswith("bots-runtime ")

@@ -1,0 +1,91 @@
+"""The child's output through the relay: exact counts, long lines, binary data, last line."""
+
+import json
+import signal
+
+from support import PYTHON, RuntimeProcess
+
+LINES = 200_000
+
+
+def run_to_end(runtime, *args: str) -> RuntimeProcess:
+    rt = runtime("--port", "0", *args)
+    assert rt.wait(120) == 0
+    return rt
+
+
+def test_flood_wrapped_exact_count_nothing_mangled(runtime, child_cmd):
+    rt = run_to_end(runtime, "run", "--", *child_cmd("--flood", str(LINES), "--then-exit", "0"))
+    payload = "x" * 99
+    events = rt.events()
+    child = [e for e in events if e.get("logger") == "child" and e["stream"] == "stdout"]
+    assert sum(1 for e in child if e["event"] == payload) == LINES
+    for line in rt.stdout:
+        json.loads(line)  # every output line, ours or the child's, is one whole JSON object
+
+
+def test_flood_raw_byte_exact(runtime, child_cmd):
+    rt = run_to_end(
+        runtime,
+        "--child-logs",
+        "raw",
+        "run",
+        "--",
+        *child_cmd("--flood", str(LINES), "--then-exit", "0"),
+    )
+    body = [line for line in rt.stdout if not line.startswith(b"{")]
+    expected = b"x" * 99 + b"\n"
+    assert sum(1 for line in body if line == expected) == LINES
+    assert all(line == expected or line.startswith(b"ready") for line in body)
+
+
+def test_long_line_is_split_and_marked_not_lost(runtime):
+    code = "import sys; sys.stdout.write('a' * 200000 + '\\n'); sys.stdout.flush()"
+    rt = run_to_end(runtime, "run", "--", PYTHON, "-c", code)
+    pieces = [e for e in rt.events() if e.get("logger") == "child"]
+    assert "".join(p["event"] for p in pieces) == "a" * 200000
+    assert [p.get("partial", False) for p in pieces] == [True, True, True, False]
+
+
+def test_invalid_utf8_is_escaped_not_fatal(runtime):
+    code = "import os; os.write(1, b'ok \\xff\\xfe end\\n')"
+    rt = run_to_end(runtime, "run", "--", PYTHON, "-c", code)
+    assert rt.child_lines() == ["ok \\xff\\xfe end"]
+
+
+def test_raw_binary_passes_through_unchanged(runtime):
+    code = "import os; os.write(1, bytes(range(256)).replace(b'\\n', b'') + b'\\n')"
+    rt = run_to_end(runtime, "--child-logs", "raw", "run", "--", PYTHON, "-c", code)
+    expected = bytes(range(256)).replace(b"\n", b"") + b"\n"
+    assert expected in rt.stdout
+
+
+def test_last_line_without_newline_is_flushed_before_exit_event(runtime):
+    rt = run_to_end(runtime, "run", "--", PYTHON, "-c", "import os; os.write(2, b'tail')")
+    assert rt.child_lines("stderr") == ["tail"]
+    names = [e["event"] for e in rt.events()]
+    assert names.index("tail") < names.index("child exited")
+
+
+def test_stderr_and_stdout_are_labelled(runtime):
+    code = "import os; os.write(1, b'out\\n'); os.write(2, b'err\\n')"
+    rt = run_to_end(runtime, "run", "--", PYTHON, "-c", code)
+    assert rt.child_lines("stdout") == ["out"]
+    assert rt.child_lines("stderr") == ["err"]
+
+
+def test_console_format_is_readable(runtime):
+    rt = run_to_end(runtime, "--log-format", "console", "run", "--", PYTHON, "-c", "print('hello')")
+    text = b"".join(rt.stdout).decode()
+    assert "out | hello" in text.replace("stdout | hello", "out | hello")
+    assert "child exited" in text
+    assert not text.lstrip().startswith("{")
+
+
+def test_unbuffered_python_child_lines_arrive_before_exit(runtime):
+    """PYTHONUNBUFFERED=1 is set for the child: print() reaches the relay at once."""
+    code = "import time; print('first'); time.sleep(30)"
+    rt = runtime("--port", "0", "run", "--", PYTHON, "-c", code)
+    rt.wait_child_line("first")
+    rt.signal(signal.SIGTERM)
+    assert rt.wait() == 128 + signal.SIGTERM

@@ -1,0 +1,141 @@
+"""Each stage of the graceful stop, with real processes and real deadlines."""
+
+import signal
+import time
+
+from support import process_exists, wait_until
+
+
+def ready(rt):
+    rt.wait_for(lambda r: any(line.startswith("ready") for line in r.child_lines()))
+
+
+def test_child_that_ignores_its_stop_signal_is_killed_at_the_deadline(runtime, child_cmd):
+    rt = runtime("--port", "0", "--stop-timeout", "1", "run", "--", *child_cmd("--ignore", "TERM"))
+    ready(rt)
+    start = time.monotonic()
+    rt.signal(signal.SIGTERM)
+    assert rt.wait() == 128 + signal.SIGKILL
+    elapsed = time.monotonic() - start
+    assert 0.9 < elapsed < 5
+    assert rt.runtime_events("killing")[0]["reason"] == "stop timeout"
+
+
+def test_stop_repeat_resends_until_the_child_gives_in(runtime, child_cmd):
+    """The child needs its stop signal twice; --stop-repeat resends it."""
+    rt = runtime(
+        "--port",
+        "0",
+        "--stop-timeout",
+        "5",
+        "--stop-repeat",
+        "0.3",
+        "--stop-signal",
+        "USR1",
+        "run",
+        "--",
+        *child_cmd("--stop-on", "USR2"),
+    )
+    ready(rt)
+    rt.signal(signal.SIGTERM)
+    rt.wait_for(lambda r: r.child_lines().count(f"signal {int(signal.SIGUSR1)}") >= 3)
+    assert len(rt.runtime_events("stop signal sent")) >= 3
+    rt.kill()
+
+
+def test_second_stop_signal_kills_at_once(runtime, child_cmd):
+    rt = runtime("--port", "0", "--stop-timeout", "30", "run", "--", *child_cmd("--ignore", "TERM"))
+    ready(rt)
+    rt.signal(signal.SIGTERM)
+    rt.wait_event("stop signal sent")
+    start = time.monotonic()
+    rt.signal(signal.SIGINT)
+    assert rt.wait() == 128 + signal.SIGKILL
+    assert time.monotonic() - start < 3
+    assert rt.runtime_events("killing")[0]["reason"] == "forced"
+
+
+def test_grandchildren_that_ignore_the_stop_signal_are_killed_with_the_group(runtime, child_cmd):
+    rt = runtime(
+        "--port",
+        "0",
+        "--stop-timeout",
+        "1",
+        "run",
+        "--",
+        *child_cmd("--grandchild", "--grandchild-ignore", "TERM"),
+    )
+    ready(rt)
+    grandchild = int(
+        next(line for line in rt.child_lines() if line.startswith("grandchild")).split()[1]
+    )
+    rt.signal(signal.SIGTERM)
+    assert rt.wait() == 0
+    assert not process_exists(grandchild)
+    assert rt.runtime_events("waiting for leftover processes")
+
+
+def test_leftovers_are_waited_for_then_signalled(runtime, child_cmd):
+    """The main child exits; a TERM-ignoring orphan keeps running until the deadline."""
+    rt = runtime(
+        "--port",
+        "0",
+        "--stop-timeout",
+        "2",
+        "--single-child",
+        "true",
+        "run",
+        "--",
+        *child_cmd(
+            "--orphans", "1", "--orphan-sleep", "30", "--orphans-ignore-term", "--then-exit", "0"
+        ),
+    )
+    assert rt.wait(15) == 0
+    assert rt.runtime_events("waiting for leftover processes")
+    assert rt.runtime_events("signalling leftover processes")
+    killed = rt.runtime_events("killing")
+    assert killed[0]["reason"] == "leftover deadline"
+
+
+def test_leftover_that_finishes_on_its_own_is_not_signalled(runtime, child_cmd):
+    rt = runtime(
+        "--port",
+        "0",
+        "--stop-timeout",
+        "10",
+        "run",
+        "--",
+        *child_cmd("--orphans", "2", "--orphan-sleep", "0.5", "--then-exit", "3"),
+    )
+    assert rt.wait(15) == 3
+    assert rt.runtime_events("waiting for leftover processes")
+    assert not rt.runtime_events("signalling leftover processes")
+    assert not rt.runtime_events("killing")
+
+
+def test_drain_delay_comes_before_the_stop_signal(runtime, child_cmd):
+    rt = runtime("--port", "0", "--drain-delay", "0.6", "run", "--", *child_cmd())
+    ready(rt)
+    start = time.monotonic()
+    rt.signal(signal.SIGTERM)
+    rt.wait_event("stop signal sent")
+    assert time.monotonic() - start >= 0.55
+    assert rt.wait() == 0
+
+
+def test_stop_during_backoff_exits_cleanly_without_waiting(runtime, child_cmd):
+    rt = runtime(
+        "--port",
+        "0",
+        "--restart",
+        "always",
+        "--min-uptime",
+        "100",
+        "run",
+        "--",
+        *child_cmd("--exit", "1"),
+    )
+    rt.wait_event("restarting")
+    wait_until(lambda: rt.runtime_events("restarting"))
+    rt.signal(signal.SIGTERM)
+    assert rt.wait(10) == 0
