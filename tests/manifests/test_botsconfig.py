@@ -46,9 +46,10 @@ def _data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (data / "config" / "bots.ini").write_text(
         ini.replace("/var/lib/bots/", f"{data}/"), encoding="utf-8"
     )
-    (data / "config" / "settings.py").write_text(
-        (CONFIG / "settings.py").read_text(encoding="utf-8"), encoding="utf-8"
-    )
+    for name in ("settings.py", "__init__.py"):
+        (data / "config" / name).write_text(
+            (CONFIG / name).read_text(encoding="utf-8"), encoding="utf-8"
+        )
     done = runtime(["init-db"], data)
     assert done.returncode == 0, done.stdout + done.stderr
     (data / "botssys" / "infile" / "dirmonitor").mkdir(parents=True, exist_ok=True)
@@ -56,7 +57,13 @@ def _data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_init_db_keeps_the_configmap_files(data: Path) -> None:
-    """init-db adds what is missing (database, botssys, usersys) and rewrites neither file."""
+    """init-db adds what is missing (database, botssys, usersys) and writes nothing into the
+    config folder, which is a read-only ConfigMap mount in the pods."""
+    assert sorted(p.name for p in (data / "config").iterdir()) == [
+        "__init__.py",
+        "bots.ini",
+        "settings.py",
+    ]
     assert (data / "botssys" / "sqlitedb" / "botsdb").stat().st_size > 0
     assert (data / "usersys").is_dir()
     text = (data / "config" / "settings.py").read_text(encoding="utf-8")

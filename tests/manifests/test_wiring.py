@@ -176,23 +176,26 @@ def test_pods_meet_the_restricted_profile(
 def test_bots_config_comes_from_the_configmap(
     rendered: dict[str, list[kube.Obj]], overlay: str
 ) -> None:
-    """bots.ini and settings.py are mounted read-only from the generated ConfigMap into the
-    config folder on the data volume (Bots finds usersys next to it)."""
+    """The generated ConfigMap (bots.ini, settings.py, __init__.py) is the config folder,
+    mounted read-only inside the data volume, where Bots finds usersys next to it."""
     objs = rendered[overlay]
     (configmap,) = [
         c
         for c in kube.by_kind(objs, "ConfigMap")
         if c["metadata"]["name"].startswith("bots-config-")
     ]
-    assert set(configmap["data"]) == {"bots.ini", "settings.py"}
+    assert set(configmap["data"]) == {"__init__.py", "bots.ini", "settings.py"}
     for workload, template, _ in pods(objs):
         volumes = {v["name"]: v for v in template["spec"]["volumes"]}
         assert volumes["config"]["configMap"]["name"] == configmap["metadata"]["name"]
         for container in kube.containers(template) + kube.containers(template, init=True):
             mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
-            for key in ("bots.ini", "settings.py"):
-                mount = mounts[f"/var/lib/bots/config/{key}"]
-                assert (mount["name"], mount["subPath"], mount["readOnly"]) == ("config", key, True)
+            mount = mounts["/var/lib/bots/config"]
+            assert (mount["name"], mount["readOnly"], mount.get("subPath")) == (
+                "config",
+                True,
+                None,
+            )
             env = {e["name"]: e.get("value") for e in container.get("env", [])}
             if container["args"][0] != "run":
                 assert env["BOTS_CONFIG_DIR"] == "/var/lib/bots/config", kube.name_of(workload)

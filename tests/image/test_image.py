@@ -1,0 +1,285 @@
+"""The image, built and run with podman: metadata, size, health, PID 1, a clean stop, the
+services on one shared volume, and the Kubernetes layout (read-only root, ConfigMap files)."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING
+
+import httpx
+
+from .podman import BASE_IMAGE, REPO, Podman, wait_for
+
+if TYPE_CHECKING:
+    pass
+
+# What the Kubernetes pods get: a read-only root with only /tmp writable, non-root.
+RESTRICTED = (
+    "--read-only",
+    "--read-only-tmpfs=false",
+    "--tmpfs",
+    "/tmp",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+)
+WEB_GRACE = 35  # terminationGracePeriodSeconds of the webserver Deployment
+ADDED_LIMIT = 110 * 1000 * 1000  # 250 MB on python:3.11-slim (~130 MB) is ~110 MB on top
+K8S_CONFIG = REPO / "k8s" / "base" / "config"
+
+
+def init_db(podman: Podman, image: str, volume: str, *extra: str) -> None:
+    done = podman.once(
+        "init-db", *RESTRICTED, "-v", f"{volume}:/var/lib/bots", *extra, image, "init-db"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "init-db: done" in done.stdout + done.stderr
+
+
+def start_web(podman: Podman, image: str, volume: str, what: str = "web", *extra: str) -> str:
+    return podman.start(
+        what,
+        *RESTRICTED,
+        "-v",
+        f"{volume}:/var/lib/bots",
+        "-p",
+        "127.0.0.1::8099",
+        "-p",
+        "127.0.0.1::8080",
+        *extra,
+        image,
+    )
+
+
+def healthy(podman: Podman, name: str) -> bool:
+    """`podman healthcheck run` (the image's HEALTHCHECK) exits 0."""
+    done = podman.run("healthcheck", "run", name, check=False, timeout=30)
+    if done.returncode not in {0, 1}:
+        raise AssertionError(f"healthcheck run: {done.returncode} {done.stderr}")
+    return done.returncode == 0
+
+
+def get(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=2)
+    except httpx.TransportError:
+        return None
+
+
+def test_image_metadata(podman: Podman, image: str) -> None:
+    """Non-root 10001, ENTRYPOINT bots-runtime, CMD webserver, a HEALTHCHECK with `bots-runtime
+    probe`, both ports exposed, SIGTERM, OCI labels; neither tini nor curl inside."""
+    data = podman.inspect(image)
+    config = data["Config"]
+    assert config["User"] == "10001:10001"
+    assert config["Entrypoint"] == ["bots-runtime"]
+    assert config["Cmd"] == ["webserver"]
+    assert set(config["ExposedPorts"]) == {"8080/tcp", "8099/tcp"}
+    assert config["StopSignal"] == "SIGTERM"
+    assert data["Healthcheck"]["Test"][:3] == ["CMD", "bots-runtime", "probe"]
+    labels = data["Labels"]
+    for key in ("title", "description", "version", "revision", "licenses"):
+        assert labels[f"org.opencontainers.image.{key}"], key
+    done = podman.run(
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        image,
+        "-c",
+        "command -v tini dumb-init curl wget pip; id -u",
+        check=False,
+    )
+    assert done.stdout.split() == ["10001"]
+
+
+def test_image_adds_at_most_110_mb_to_its_base(podman: Podman, image: str) -> None:
+    """What the Dockerfile adds to its base stays within the 250 MB budget on python:3.11-slim."""
+    base = int(podman.run("image", "inspect", "-f", "{{.Size}}", BASE_IMAGE).stdout)
+    size = int(podman.run("image", "inspect", "-f", "{{.Size}}", image).stdout)
+    print(
+        f"image {size / 1e6:.1f} MB, base {base / 1e6:.1f} MB, added {(size - base) / 1e6:.1f} MB"
+    )
+    assert 0 < size - base <= ADDED_LIMIT
+
+
+def test_webserver_healthy_ready_pid1_and_stops_cleanly(podman: Podman, image: str) -> None:
+    """1. init-db fills a fresh volume. 2. The webserver starts with a read-only root and no
+    capabilities. 3. `podman healthcheck run` turns healthy; /readyz answers 200 on the
+    published port; /metrics serves the runtime's series. 4. PID 1 is bots-runtime as uid
+    10001, and the root filesystem refuses writes. 5. `podman stop` (SIGTERM) ends it inside
+    the grace period with exit code 0."""
+    volume = podman.volume()
+    init_db(podman, image, volume)
+    web = start_web(podman, image, volume)
+    wait_for(lambda: healthy(podman, web), 60, "the webserver to become healthy")
+    port = podman.host_port(web, 8099)
+    ready = get(f"http://127.0.0.1:{port}/readyz")
+    assert ready is not None
+    assert ready.status_code == 200
+    ui = get(f"http://127.0.0.1:{podman.host_port(web, 8080)}/")
+    assert ui is not None
+    assert ui.status_code == 200
+    metrics = get(f"http://127.0.0.1:{port}/metrics")
+    assert metrics is not None
+    for name in (
+        "bots_runtime_ready 1.0",
+        "bots_runtime_child_up 1.0",
+        "bots_runtime_child_restarts_total",
+        "bots_child_process_resident_memory_bytes",
+    ):
+        assert name in metrics.text, name
+    cmdline = podman.run("exec", web, "cat", "/proc/1/cmdline").stdout.split("\0")
+    assert any(part.endswith("/bots-runtime") for part in cmdline[:2]), cmdline
+    assert cmdline[-2:] == ["webserver", ""]
+    status = podman.run("exec", web, "cat", "/proc/1/status").stdout
+    assert re.search(r"^Uid:\s+10001\s", status, re.MULTILINE)
+    write = podman.run("exec", web, "touch", "/opt/bots-runtime/x", check=False)
+    assert write.returncode != 0
+    assert "Read-only file system" in write.stderr
+    started = time.monotonic()
+    podman.run("stop", "-t", str(WEB_GRACE), web, timeout=WEB_GRACE + 30)
+    took = time.monotonic() - started
+    state = podman.inspect(web)["State"]
+    print(f"podman stop took {took:.2f}s")
+    assert state["ExitCode"] == 0
+    assert took < WEB_GRACE - 5
+    assert '"stop requested"' in podman.logs(web)
+
+
+def _login(base: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, follow_redirects=True, timeout=10)
+    try:
+        return _log_in(client, base)
+    except BaseException:
+        client.close()
+        raise
+
+
+def _log_in(client: httpx.Client, base: str) -> httpx.Client:
+    client.get("/login/")
+    token = client.cookies.get("csrftoken")
+    assert token
+    page = client.post(
+        "/login/",
+        data={
+            "username": "bots",
+            "password": "botsbots",
+            "csrfmiddlewaretoken": token,
+            "next": "/home",
+        },
+        headers={"Referer": f"{base}/login/"},
+    )
+    assert page.status_code == 200
+    assert page.url.path == "/home"
+    return client
+
+
+def _report_rows(client: httpx.Client) -> int:
+    page = client.get("/reports/")
+    assert page.status_code == 200
+    return page.text.count("<tr")
+
+
+def test_services_share_one_volume(podman: Podman, image: str) -> None:
+    """init-db, then the webserver and engine runs on one podman volume: an engine run exits
+    with the engine's code (0), and the web UI lists that run from the same database; an
+    engine whose lock port is taken exits with Bots' code 3."""
+    volume = podman.volume()
+    init_db(podman, image, volume)
+    web = start_web(podman, image, volume)
+    wait_for(lambda: healthy(podman, web), 60, "the webserver to become healthy")
+    client = _login(f"http://127.0.0.1:{podman.host_port(web, 8080)}")
+    try:
+        _engine_runs_on_the_shared_volume(podman, image, volume, client)
+    finally:
+        client.close()
+
+
+def _engine_runs_on_the_shared_volume(
+    podman: Podman, image: str, volume: str, client: httpx.Client
+) -> None:
+    before = _report_rows(client)
+    engine = podman.once("engine", *RESTRICTED, "-v", f"{volume}:/var/lib/bots", image, "engine")
+    assert engine.returncode == 0, engine.stdout + engine.stderr
+    assert podman.inspect(podman.name("engine"))["State"]["ExitCode"] == 0
+    assert _report_rows(client) == before + 1
+    # A process that holds 127.0.0.1:28081 in the engine's network namespace: Bots exits 3.
+    holder = podman.start(
+        "holder",
+        *RESTRICTED,
+        image,
+        "run",
+        "--port",
+        "0",
+        "--",
+        "python3",
+        "-c",
+        "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 28081)); s.listen();"
+        " print('bound', flush=True); time.sleep(120)",
+    )
+    wait_for(lambda: "bound" in podman.logs(holder), 30, "the lock port holder")
+    busy = podman.once(
+        "engine-busy",
+        *RESTRICTED,
+        "--network",
+        f"container:{holder}",
+        "-v",
+        f"{volume}:/var/lib/bots",
+        image,
+        "engine",
+    )
+    assert busy.returncode == 3, busy.stdout + busy.stderr
+    assert _report_rows(client) == before + 1
+
+
+def test_kubernetes_layout_with_configmap_files(podman: Podman, image: str) -> None:
+    """As in the pods: the ConfigMap's files are the config folder, mounted read-only inside
+    the data volume, with a read-only root; init-db completes the volume without writing to
+    the config folder, and the webserver, jobqueueserver and dirmonitor run with it."""
+    volume = podman.volume()
+    files = ["-v", f"{K8S_CONFIG}:/var/lib/bots/config:ro"]
+    init_db(podman, image, volume, *files)
+    done = podman.once(
+        "mkdir",
+        *RESTRICTED,
+        "-v",
+        f"{volume}:/var/lib/bots",
+        *files,
+        image,
+        "run",
+        "--port",
+        "0",
+        "--",
+        "mkdir",
+        "-p",
+        "/var/lib/bots/botssys/infile/dirmonitor",
+    )
+    assert done.returncode == 0, done.stderr
+    web = start_web(podman, image, volume, "web", *files)
+    queue = podman.start(
+        "jobqueue", *RESTRICTED, "-v", f"{volume}:/var/lib/bots", *files, image, "jobqueueserver"
+    )
+    monitor = podman.start(
+        "dirmonitor",
+        *RESTRICTED,
+        "-v",
+        f"{volume}:/var/lib/bots",
+        "--network",
+        f"container:{queue}",
+        *files,
+        image,
+        "--port",
+        "8098",
+        "dirmonitor",
+    )
+    for name in (web, queue):
+        wait_for(lambda n=name: healthy(podman, n), 60, f"{name} to become healthy")
+    probe = podman.run(
+        "exec", monitor, "bots-runtime", "probe", "healthz", "--port", "8098", check=False
+    )
+    assert probe.returncode == 0, podman.logs(monitor)[-2000:]
+    logs = podman.logs(web)
+    assert "/var/lib/bots/config" in logs
