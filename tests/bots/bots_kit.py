@@ -1,4 +1,9 @@
-"""Fixtures for the Bots EDI tests: per-test Bots environments and a runtime driven as a process.
+"""Helpers and fixtures for the Bots EDI tests: per-test Bots environments, a runtime process.
+
+Not a conftest.py and not a package on purpose: a `tests/bots/__init__.py` would make this
+folder importable as `bots` and shadow the real Bots package in the pytest process, and a second
+`conftest` module name collides for mypy. Test modules import the fixtures they use from
+`bots_fixtures`.
 
 Every test gets its own Bots folder (made by the real init-db) with its own engine-lock,
 webserver and jobqueue ports, so tests never share a port or a database. The runtime is run
@@ -12,7 +17,6 @@ import configparser
 import contextlib
 import io
 import json
-import os
 import signal
 import socket
 import sqlite3
@@ -32,7 +36,7 @@ import pytest
 from bots_runtime import config, initdb
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    pass
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -41,13 +45,6 @@ BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 def have_bots() -> bool:
     return (VENV_BIN / "bots-engine").is_file()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    skip = pytest.mark.skip(reason="Bots EDI 3.3.1 is not installed next to this Python")
-    for item in items:
-        if "bots" in item.keywords and not have_bots():
-            item.add_marker(skip)
 
 
 def free_port() -> int:
@@ -183,13 +180,6 @@ def make_bots_dir(root: Path) -> BotsDir:
     return bots
 
 
-@pytest.fixture(name="bots_dir")
-def _bots_dir(tmp_path: Path) -> BotsDir:
-    if not have_bots():
-        pytest.skip("Bots EDI 3.3.1 is not installed next to this Python")
-    return make_bots_dir(tmp_path / "bots")
-
-
 @dataclass
 class Runtime:
     """A `bots-runtime` process with its JSON log lines collected as they arrive."""
@@ -316,53 +306,6 @@ class Runtime:
         for thread in self.readers:
             thread.join(5)
         return code
-
-
-@pytest.fixture(name="run_runtime")
-def _run_runtime() -> Iterator[Callable[..., Runtime]]:
-    """Start `bots-runtime ARGS` with an environment; everything started is killed at the end."""
-    started: list[Runtime] = []
-
-    def start(
-        args: list[str], env: dict[str, str], *, health: bool = True, prefix: tuple[str, ...] = ()
-    ) -> Runtime:
-        port = free_port() if health else 0
-        argv = [
-            *prefix,
-            sys.executable,
-            "-m",
-            "bots_runtime",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-format",
-            "json",
-            *args,
-        ]
-        proc = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        runtime = Runtime(proc=proc, port=port, started=time.monotonic())
-        runtime.start_reading()
-        started.append(runtime)
-        return runtime
-
-    yield start
-    for runtime in started:
-        if runtime.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(runtime.proc.pid, signal.SIGKILL)
-            runtime.proc.wait(10)
-        for stream in (runtime.proc.stdout, runtime.proc.stderr):
-            if stream is not None:
-                stream.close()
 
 
 StartRuntime = Callable[..., Runtime]

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from .conftest import BotsDir, StartRuntime, run_cli, wait_until
+from bots_fixtures import bots_dir_fixture, run_runtime_fixture  # noqa: F401 - pytest fixtures
+from bots_kit import BotsDir, StartRuntime, run_cli, wait_until
 
 pytestmark = [pytest.mark.bots, pytest.mark.slow]
 

@@ -11,11 +11,10 @@ from contextlib import closing
 from typing import TYPE_CHECKING
 
 import pytest
+from bots_kit import BASE_PATH, ROOT, VENV_BIN, free_port, have_bots, run_cli
 
 from bots_runtime import botsenv, config, initdb
 from bots_runtime.lock import RunLock
-
-from .conftest import BASE_PATH, ROOT, VENV_BIN, free_port, have_bots, run_cli
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -20,10 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-
-from bots_runtime import config, initdb
-
-from .conftest import (
+from bots_fixtures import run_runtime_fixture  # noqa: F401 - pytest fixtures
+from bots_kit import (
     ROOT,
     BotsDir,
     StartRuntime,
@@ -34,6 +32,8 @@ from .conftest import (
     run_cli,
     wait_until,
 )
+
+from bots_runtime import config, initdb
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -9,10 +9,10 @@ import urllib.request
 from typing import TYPE_CHECKING
 
 import pytest
+from bots_fixtures import bots_dir_fixture, run_runtime_fixture  # noqa: F401 - pytest fixtures
+from bots_kit import BotsDir, StartRuntime, free_port, wait_until
 
 from bots_runtime import push
-
-from .conftest import BotsDir, StartRuntime, free_port, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -8,13 +8,13 @@ import sys
 from typing import TYPE_CHECKING
 
 import pytest
+from bots_fixtures import bots_dir_fixture  # noqa: F401 - pytest fixtures
+from bots_kit import ROOT, VENV_BIN, BotsDir, run_cli
 
 from bots_runtime import config, services
 from bots_runtime.checks import HttpProbe, PathExistsProbe, XmlRpcProbe
 from bots_runtime.config import SettingError
 from bots_runtime.spec import RestartPolicy, ServiceSpec, StopStep
-
-from .conftest import ROOT, VENV_BIN, BotsDir, run_cli
 
 if TYPE_CHECKING:
     from pathlib import Path

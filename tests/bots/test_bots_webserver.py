@@ -13,8 +13,8 @@ import time
 
 import httpx
 import pytest
-
-from .conftest import BotsDir, Runtime, StartRuntime, pid_alive, wait_until
+from bots_fixtures import bots_dir_fixture, run_runtime_fixture  # noqa: F401 - pytest fixtures
+from bots_kit import BotsDir, Runtime, StartRuntime, pid_alive, wait_until
 
 pytestmark = [pytest.mark.bots, pytest.mark.slow]
 
