@@ -330,7 +330,8 @@ def _initialise(
     package = _bots_package(python, environ)
     install = package / "install"
     _mkdir(config_dir, report)
-    _write_new(config_dir / "__init__.py", "", report)
+    if os.access(config_dir, os.W_OK):  # optional for Bots; a read-only ConfigMap may lack it
+        _write_new(config_dir / "__init__.py", "", report)
     ini_template = (install / "bots.ini").read_text(encoding="utf-8")
     _write_new(
         config_dir / "bots.ini", render_ini(ini_template, data_dir / "botssys", "usersys"), report
