@@ -95,6 +95,7 @@ class BotsEnv:
     jobqueue_enabled: bool
     dirmonitors: tuple[DirWatch, ...]
     database: Database | None
+    webserver_tls: bool = False
 
     @property
     def data_dir(self) -> Path:
@@ -206,6 +207,20 @@ def _usersys(ini: configparser.RawConfigParser, path: Path, data_dir: Path) -> t
         )
         raise SettingError(msg)
     return raw, folder
+
+
+def _webserver_tls(ini: configparser.RawConfigParser, path: Path) -> bool:
+    """Bots serves https when both `ssl_certificate` and `ssl_private_key` are set."""
+    files = [
+        ini.get("webserver", k, fallback="").strip() for k in ("ssl_certificate", "ssl_private_key")
+    ]
+    if not all(files):
+        return False
+    for key, name in zip(("ssl_certificate", "ssl_private_key"), files, strict=True):
+        if not Path(name).is_file():
+            msg = f"{path}: [webserver] {key} = {name}: file not found"
+            raise SettingError(msg)
+    return True
 
 
 def _dirmonitors(ini: configparser.RawConfigParser) -> tuple[DirWatch, ...]:
@@ -333,6 +348,7 @@ def load(
         jobqueue_enabled=_flag(ini, ini_path, "jobqueue", "enabled"),
         dirmonitors=_dirmonitors(ini),
         database=database,
+        webserver_tls=_webserver_tls(ini, ini_path),
     )
 
 

@@ -12,7 +12,7 @@ from bots_fixtures import bots_dir_fixture  # noqa: F401 - pytest fixtures
 from bots_kit import ROOT, VENV_BIN, BotsDir, run_cli
 
 from bots_runtime import config, services
-from bots_runtime.checks import HttpProbe, PathExistsProbe, XmlRpcProbe
+from bots_runtime.checks import HttpProbe, PathExistsProbe, TcpProbe, XmlRpcProbe
 from bots_runtime.config import SettingError
 from bots_runtime.spec import RestartPolicy, ServiceSpec, StopStep
 
@@ -111,6 +111,24 @@ class TestWebserver:
         """Two Bots services on one port would make the engine exit 3 or a server fail."""
         bots_dir.set("settings", "port", str(bots_dir.web_port))
         with pytest.raises(SettingError, match=r"\[webserver\] port = .* same as \[settings\]"):
+            spec_for(bots_dir, ["webserver"])
+
+
+class TestWebserverTls:
+    def test_tls_uses_tcp_check(self, bots_dir: BotsDir) -> None:
+        """With both TLS files set, the web check is a TCP connect (Bots serves https)."""
+        for key in ("ssl_certificate", "ssl_private_key"):
+            path = bots_dir.root / f"{key}.pem"
+            path.write_text("x")
+            bots_dir.set("webserver", key, str(path))
+        spec = spec_for(bots_dir, ["webserver"])
+        assert spec.checks[0].probe == TcpProbe("127.0.0.1", bots_dir.web_port)
+
+    def test_missing_tls_file(self, bots_dir: BotsDir) -> None:
+        """A configured certificate that does not exist names the key and the file."""
+        bots_dir.set("webserver", "ssl_certificate", str(bots_dir.root / "nope.pem"))
+        bots_dir.set("webserver", "ssl_private_key", str(bots_dir.root / "nope.key"))
+        with pytest.raises(SettingError, match=r"\[webserver\] ssl_certificate = .*not found"):
             spec_for(bots_dir, ["webserver"])
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
+import subprocess
 import time
 
 import httpx
@@ -95,3 +97,27 @@ def test_gui_engine_is_waited_for(run_runtime: StartRuntime, bots_dir: BotsDir) 
     assert code == 0, runtime.output()
     assert marker.read_text().split() == ["start", "end"]
     assert bots_dir.mutex_rows() == 0
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_https_webserver_ready(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
+    """With ssl_certificate and ssl_private_key, Bots serves https; readiness still turns 200
+    (a TCP check, as the self-signed certificate cannot be verified) and the stop exits 0."""
+    cert, key = bots_dir.root / "cert.pem", bots_dir.root / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes"),
+            *("-subj", "/CN=localhost", "-days", "1", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    bots_dir.set("webserver", "ssl_certificate", str(cert))
+    bots_dir.set("webserver", "ssl_private_key", str(key))
+    runtime = start_webserver(run_runtime, bots_dir, "--drain-delay", "0")
+    reply = httpx.get(f"https://127.0.0.1:{bots_dir.web_port}/", verify=False, timeout=5)
+    assert reply.status_code == 200
+    assert "[+]web ok" in runtime.text("/readyz?verbose")
+    runtime.signal(signal.SIGTERM)
+    assert runtime.wait_exit(25) == 0
