@@ -186,7 +186,8 @@ def _report_rows(client: httpx.Client) -> int:
 def test_services_share_one_volume(podman: Podman, image: str) -> None:
     """init-db, then the webserver and engine runs on one podman volume: an engine run exits
     with the engine's code (0), and the web UI lists that run from the same database; an
-    engine whose lock port is taken exits with Bots' code 3."""
+    engine whose lock port is taken exits with Bots' code 3; while another container holds the
+    engine lock file on the volume, the runtime exits 75 without starting Bots."""
     volume = podman.volume()
     init_db(podman, image, volume)
     web = start_web(podman, image, volume)
@@ -232,6 +233,29 @@ def _engine_runs_on_the_shared_volume(
         "engine",
     )
     assert busy.returncode == 3, busy.stdout + busy.stderr
+    # Another container holding the runtime's engine lock file on the shared volume (as an
+    # engine pod on another node would): the runtime starts nothing and exits 75.
+    locker = podman.start(
+        "locker",
+        *RESTRICTED,
+        "-v",
+        f"{volume}:/var/lib/bots",
+        image,
+        "run",
+        "--port",
+        "0",
+        "--",
+        "python3",
+        "-c",
+        "import fcntl, time; f = open('/var/lib/bots/botssys/.bots-engine.lock', 'a');"
+        " fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB); print('locked', flush=True);"
+        " time.sleep(120)",
+    )
+    wait_for(lambda: "locked" in podman.logs(locker), 30, "the engine lock holder")
+    locked = podman.once(
+        "engine-locked", *RESTRICTED, "-v", f"{volume}:/var/lib/bots", image, "engine"
+    )
+    assert locked.returncode == 75, locked.stdout + locked.stderr
     assert _report_rows(client) == before + 1
 
 
