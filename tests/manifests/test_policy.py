@@ -16,10 +16,11 @@ from . import kube
 
 
 def checkov() -> str:
-    """checkov lives in its own venv (its pins clash with the project's): CHECKOV, PATH, .cache."""
+    """checkov from $CHECKOV, PATH, the project venv, or its own venv under .cache."""
     for candidate in (
         os.environ.get("CHECKOV"),
         shutil.which("checkov"),
+        str(kube.REPO / ".venv" / "bin" / "checkov"),
         str(kube.REPO / ".cache" / "checkov" / "bin" / "checkov"),
     ):
         if candidate and Path(candidate).exists():
