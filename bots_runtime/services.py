@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from bots_runtime import botsenv, exit_codes, plan
+from bots_runtime import botsenv, enginelock, exit_codes, plan
 from bots_runtime.checks import (
     FreeSpaceProbe,
     HttpProbe,
@@ -51,6 +51,7 @@ ENGINE_STOP_TIMEOUT = 25.0
 ENGINE_STOP_MARGIN = 5.0
 ENGINE_SIGINT_EVERY = 2.0
 LOCK_FILE = ".bots-engine.lock"
+SHIMS = Path(__file__).resolve().parent / "shims"
 ENGINE_EXIT_MEANINGS = {
     0: "ok",
     1: "system or configuration error",
@@ -353,6 +354,8 @@ def bots_spec(
         "PATH": _path_first(str(Path(program).parent), invocation.environ),
         "BOTS_CONFIG_DIR": config_dir,
     }
+    if name == "webserver":
+        extra.update(_gui_engine_lock(env, program, executable, extra["PATH"]))
     spec = ServiceSpec(
         name=name,
         argv=(program, "-c" + config_dir, *invocation.args),
@@ -370,6 +373,21 @@ def bots_spec(
             exit_meanings=dict(ENGINE_EXIT_MEANINGS),
         )
     return plan.with_user_settings(spec, invocation.config)
+
+
+def _gui_engine_lock(
+    env: botsenv.BotsEnv, webserver: str, executable: str, path: str
+) -> dict[str, str]:
+    """Put the locking `bots-engine` shim first on the webserver's PATH (see enginelock)."""
+    engine = Path(webserver).parent / PROGRAMS["engine"]
+    if not (SHIMS / "bots-engine").is_file() or not engine.is_file():
+        return {}
+    return {
+        "PATH": f"{SHIMS}{os.pathsep}{path}",
+        enginelock.PROGRAM_VAR: str(engine),
+        enginelock.LOCK_VAR: str(env.botssys / LOCK_FILE),
+        enginelock.PYTHON_VAR: executable,
+    }
 
 
 def _programs_dir(environ: Mapping[str, str], executable: str) -> str | None:

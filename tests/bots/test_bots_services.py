@@ -30,10 +30,18 @@ def spec_for(bots_dir: BotsDir, argv: list[str], **env: str) -> ServiceSpec:
 class TestCommand:
     def test_argv_and_path(self, bots_dir: BotsDir) -> None:
         """argv is the venv's program with -c<absolute dir, no slash>; PATH starts with its dir."""
-        spec = spec_for(bots_dir, ["webserver"], BOTS_CONFIG_DIR=f"{bots_dir.config}/")
-        assert spec.argv == (str(VENV_BIN / "bots-webserver"), f"-c{bots_dir.config}")
+        spec = spec_for(bots_dir, ["engine"], BOTS_CONFIG_DIR=f"{bots_dir.config}/")
+        assert spec.argv == (str(VENV_BIN / "bots-engine"), f"-c{bots_dir.config}")
         assert spec.env["PATH"].split(":")[0] == str(VENV_BIN)
         assert spec.env["BOTS_CONFIG_DIR"] == str(bots_dir.config)
+
+    def test_webserver_path_has_locking_engine_first(self, bots_dir: BotsDir) -> None:
+        """The webserver's PATH finds the locking bots-engine shim, then the Bots programs."""
+        spec = spec_for(bots_dir, ["webserver"])
+        first, second = spec.env["PATH"].split(":")[:2]
+        assert (first, second) == (str(services.SHIMS), str(VENV_BIN))
+        assert spec.env["BOTS_ENGINE_PROGRAM"] == str(VENV_BIN / "bots-engine")
+        assert spec.env["BOTS_ENGINE_LOCK"] == str(bots_dir.botssys / ".bots-engine.lock")
 
     def test_child_args_follow(self, bots_dir: BotsDir) -> None:
         """Arguments after `--` are passed to the Bots program after -c."""

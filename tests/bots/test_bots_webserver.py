@@ -16,7 +16,16 @@ import time
 import httpx
 import pytest
 from bots_fixtures import bots_dir_fixture, run_runtime_fixture  # noqa: F401 - pytest fixtures
-from bots_kit import BotsDir, Runtime, StartRuntime, pid_alive, wait_until
+from bots_kit import (
+    BotsDir,
+    Runtime,
+    StartRuntime,
+    free_port,
+    pid_alive,
+    run_cli,
+    set_ini,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.bots, pytest.mark.slow]
 
@@ -92,6 +101,8 @@ def test_gui_engine_is_waited_for(run_runtime: StartRuntime, bots_dir: BotsDir) 
         assert "Errors while trying to run bots-engine" not in reply.text
     wait_until(lambda: marker.exists() and "start" in marker.read_text(), 15, "the GUI run")
     assert bots_dir.mutex_rows() == 1
+    other_pod = run_cli(["engine"], bots_dir.env())
+    assert other_pod.returncode == 75, "a GUI run holds the shared engine lock"
     runtime.signal(signal.SIGTERM)
     code = runtime.wait_exit(25)
     assert code == 0, runtime.output()
@@ -119,5 +130,28 @@ def test_https_webserver_ready(run_runtime: StartRuntime, bots_dir: BotsDir) -> 
     reply = httpx.get(f"https://127.0.0.1:{bots_dir.web_port}/", verify=False, timeout=5)
     assert reply.status_code == 200
     assert "[+]web ok" in runtime.text("/readyz?verbose")
+    runtime.signal(signal.SIGTERM)
+    assert runtime.wait_exit(25) == 0
+
+
+def test_gui_run_not_started_while_locked(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
+    """While an engine pod holds the shared lock, a GUI run is not started (exit 75 logged)
+    instead of finding the other run's mutex row and doing crash recovery under it."""
+    marker = bots_dir.add_sleep_route("lockedroute", seconds=4.0)
+    # Another pod: same shared folder, another network namespace. Simulated by a second config
+    # folder whose engine lock port differs, so Bots' own per-host port lock cannot see it.
+    pod_config = bots_dir.root / "config-pod2"
+    shutil.copytree(bots_dir.config, pod_config)
+    set_ini(pod_config / "bots.ini", "settings", "port", str(free_port()))
+    engine = run_runtime(["engine"], bots_dir.env(BOTS_CONFIG_DIR=str(pod_config)), health=False)
+    wait_until(lambda: marker.exists() and "start" in marker.read_text(), 15, "the engine pod")
+    runtime = start_webserver(run_runtime, bots_dir, "--drain-delay", "0")
+    with httpx.Client(base_url=f"http://127.0.0.1:{bots_dir.web_port}", timeout=10) as client:
+        login(client)
+        assert client.get("/runengine/", params={"clparameter": "--new"}).status_code in {200, 302}
+    runtime.wait_line("bots-engine (GUI run): not started:", timeout=15)
+    assert engine.wait_exit(30) == 0
+    assert marker.read_text().split() == ["start", "end"]
+    assert "database is locked" not in engine.output()
     runtime.signal(signal.SIGTERM)
     assert runtime.wait_exit(25) == 0
