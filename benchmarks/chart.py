@@ -65,8 +65,8 @@ def draw(doc: dict[str, Any], out: Path) -> None:
             target = targets.get((variant, metric))
             if target is not None and variant in rows:
                 ax.axvline(target * scale, color="tab:red", linestyle="--", linewidth=1)
-        for y, m in enumerate(meds):
-            ax.text(m, y, f" {m:,.3g}", va="center", fontsize=8)
+        for y, (m, h) in enumerate(zip(meds, highs, strict=True)):
+            ax.text(h, y, f"  {m:,.3g}", va="center", fontsize=8)
     meta = doc["meta"]
     fig.suptitle(
         f"bots-runtime vs peers, {meta['mode']} run {meta['started']}: median, whiskers min-max, "

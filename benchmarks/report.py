@@ -273,7 +273,7 @@ def page(doc: dict[str, Any], chart: str | None) -> str:
             f"Sizes: {sizes['reps']} reps, {sizes['lines']:,} flood lines, {sizes['orphans']} "
             f"orphans, {sizes['probes']:,} probes, wrk {sizes['wrk_s']:g} s, idle window "
             f"{sizes['idle_s']:g} s, {sizes['exec_runs']} exec-probe runs per rep. "
-            "Method: docs/benchmarks.md."
+            "Method: [docs/benchmarks.md](../../docs/benchmarks.md)."
         ),
         "",
         "## Targets (bots-runtime, same run)",
