@@ -4,10 +4,12 @@ services on one shared volume, and the Kubernetes layout (read-only root, Config
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from typing import TYPE_CHECKING
 
 import httpx
+import pytest
 
 from .podman import BASE_IMAGE, REPO, Podman, wait_for
 
@@ -297,3 +299,58 @@ def test_kubernetes_layout_with_configmap_files(podman: Podman, image: str) -> N
     )
     logs = podman.logs(web)
     assert "/var/lib/bots/config" in logs
+
+
+@pytest.mark.prometheus
+def test_engine_run_pushes_its_outcome(podman: Podman, image: str) -> None:
+    """With BOTS_RUNTIME_PUSHGATEWAY set (as the monitoring component does), an engine run
+    pushes job="bots_engine" series that the alerts read: exit code 0 and a success time.
+    The Pushgateway (Debian's binary) runs in a container whose network the engine shares."""
+    binary = shutil.which("prometheus-pushgateway")
+    if binary is None:
+        pytest.fail("prometheus-pushgateway not found: apt-get install prometheus-pushgateway")
+    volume = podman.volume()
+    init_db(podman, image, volume)
+    gateway = podman.start(
+        "pushgateway",
+        *RESTRICTED,
+        "-v",
+        f"{binary}:/usr/local/bin/pushgateway:ro",
+        "--entrypoint",
+        "/usr/local/bin/pushgateway",
+        "-p",
+        "127.0.0.1::9091",
+        image,
+        "--web.listen-address=:9091",  # its own namespace: the published port must reach it
+    )
+    base = f"http://127.0.0.1:{podman.host_port(gateway, 9091)}"
+    wait_for(
+        lambda: (r := get(f"{base}/-/ready")) is not None and r.status_code == 200,
+        30,
+        "the Pushgateway",
+    )
+    started = time.time()
+    engine = podman.once(
+        "engine",
+        *RESTRICTED,
+        "--network",
+        f"container:{gateway}",
+        "-v",
+        f"{volume}:/var/lib/bots",
+        "-e",
+        "BOTS_RUNTIME_PUSHGATEWAY=http://127.0.0.1:9091",
+        image,
+        "engine",
+    )
+    assert engine.returncode == 0, engine.stdout + engine.stderr
+    page = get(f"{base}/metrics")
+    assert page is not None
+    samples = {
+        line.split("{")[0]: line
+        for line in page.text.splitlines()
+        if line.startswith("bots_engine_") and 'job="bots_engine"' in line
+    }
+    assert samples["bots_engine_last_exit_code"].endswith(" 0")
+    success = float(samples["bots_engine_last_success_timestamp_seconds"].rsplit(" ", 1)[1])
+    assert started - 5 <= success <= time.time() + 5
+    assert "bots_engine_last_run_duration_seconds" in samples
