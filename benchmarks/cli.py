@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from dataclasses import replace
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +53,22 @@ def write(doc: dict[str, Any], out: Path) -> None:
     (out / "README.md").write_text(report.page(doc, "results.png" if chart else None))
 
 
-def draw_chart(results: Path, png: Path) -> bool:
-    """Draw with the bench-tools venv's matplotlib; say so and go on when it is missing."""
+def chart_python() -> Path | None:
+    """An interpreter with matplotlib: this one, else the bench-tools venv's, else None."""
+    if find_spec("matplotlib") is not None:
+        return Path(sys.executable)
     python = PEERS_VENV / "bin" / "python"
-    if not python.exists():
-        print(f"no chart: {python} missing (run benchmarks/setup)", file=sys.stderr)
+    return python if python.exists() else None
+
+
+def draw_chart(results: Path, png: Path) -> bool:
+    """Draw the chart in a separate interpreter; say so and go on when matplotlib is missing."""
+    python = chart_python()
+    if python is None:
+        print(
+            "no chart: matplotlib not found (pip install matplotlib, or benchmarks/setup)",
+            file=sys.stderr,
+        )
         return False
     done = subprocess.run(
         [str(python), str(BENCH_DIR / "chart.py"), str(results), str(png)],
