@@ -8,14 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from bots_kit import ROOT, BotsDir, Runtime, free_port, have_bots, make_bots_dir
+from bots_kit import ROOT, BotsDir, Runtime, free_port, have_bots, make_bots_dir, pid_alive
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
 
 @pytest.fixture(name="bots_dir")
@@ -63,10 +63,28 @@ def run_runtime_fixture() -> Iterator[Callable[..., Runtime]]:
 
     yield start
     for runtime in started:
-        if runtime.proc.poll() is None:
+        stop_everything(runtime)
+
+
+def stop_everything(runtime: Runtime) -> None:
+    """End a runtime a failed test left running, and the Bots processes it started.
+
+    The Bots child runs in its own session, so killing the runtime's group would orphan it:
+    ask the runtime to stop first, then SIGKILL what is left of it and of its children.
+    """
+    if runtime.proc.poll() is None:
+        runtime.proc.send_signal(signal.SIGTERM)
+        try:
+            runtime.proc.wait(30)
+        except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(runtime.proc.pid, signal.SIGKILL)
             runtime.proc.wait(10)
-        for stream in (runtime.proc.stdout, runtime.proc.stderr):
-            if stream is not None:
-                stream.close()
+    for record in runtime.find("child started"):
+        pid = int(record["pid"])
+        with contextlib.suppress(OSError):
+            if pid_alive(pid) and "bots-" in Path(f"/proc/{pid}/cmdline").read_text():
+                os.kill(pid, signal.SIGKILL)
+    for stream in (runtime.proc.stdout, runtime.proc.stderr):
+        if stream is not None:
+            stream.close()
