@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]
-import kubernetes_validate  # type: ignore[import-untyped]
+import jsonschema  # type: ignore[import-untyped, unused-ignore]
+import kubernetes_validate  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
 from . import kube

@@ -9,9 +9,15 @@ from . import kube
 
 ALL = [*kube.OVERLAYS, "all-components"]
 SERVICES = ("webserver", "jobqueueserver", "dirmonitor", "engine", "init-db")
+# init-db runs inside the runtime process and exits: no child, no HTTP server, no probes.
+SERVED = ("webserver", "jobqueueserver", "dirmonitor", "engine")
 # drain + stop timeout of each service with default settings (bots-runtime check SERVICE
 # prints them; test_config.py compares them with the real runtime).
 BUDGET = {"webserver": 5 + 20, "jobqueueserver": 0 + 10, "dirmonitor": 0 + 10, "engine": 0 + 25}
+
+
+def _service_of(container: kube.Obj) -> str:
+    return str(container["args"][0])
 
 
 def pods(objs: list[kube.Obj]) -> list[tuple[kube.Obj, kube.Obj, dict[str, str]]]:
@@ -64,9 +70,10 @@ def test_disruption_budget_and_policies_select_pods(
     for policy in kube.by_kind(objs, "NetworkPolicy"):
         selector = policy["spec"]["podSelector"]
         assert selector == {} or any(kube.selects(selector, lab) for lab in labels), policy
+    served = [lab for lab in labels if lab["app.kubernetes.io/component"] in SERVED]
     for monitor in kube.by_kind(objs, "PodMonitor"):
         matched = [t for _, t, lab in pods(objs) if kube.selects(monitor["spec"]["selector"], lab)]
-        assert len(matched) == len(labels)
+        assert len(matched) == len(served)
         for endpoint in monitor["spec"]["podMetricsEndpoints"]:
             for template in matched:
                 names = {
@@ -83,10 +90,15 @@ def test_every_probe_is_http_on_the_runtime_port(
     rendered: dict[str, list[kube.Obj]], overlay: str
 ) -> None:
     """startup, liveness and readiness probes: httpGet on a named port declared as 8099, on a
-    runtime endpoint; no exec or tcpSocket probes."""
+    runtime endpoint; no exec or tcpSocket probes. init-db (no HTTP server) has none at all,
+    so a slow schema creation is never killed by a probe."""
     checked = 0
     for workload, template, _ in pods(rendered[overlay]):
         for container in kube.containers(template):
+            if _service_of(container) not in SERVED:
+                assert not {"startupProbe", "livenessProbe", "readinessProbe"} & set(container)
+                assert "ports" not in container
+                continue
             ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
             for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
                 probe = container.get(kind)
@@ -101,10 +113,6 @@ def test_every_probe_is_http_on_the_runtime_port(
         for container in kube.containers(template, init=True):
             assert not {"startupProbe", "livenessProbe", "readinessProbe"} & set(container)
     assert checked >= 12
-
-
-def _service_of(container: kube.Obj) -> str:
-    return str(container["args"][0])
 
 
 @pytest.mark.parametrize("overlay", ALL)
@@ -204,7 +212,8 @@ def test_bots_config_comes_from_the_configmap(
 def test_monitoring_wires_the_pushgateway_for_engine_runs(
     rendered: dict[str, list[kube.Obj]],
 ) -> None:
-    """prod: engine runs push to the Pushgateway, may reach it, and every pod is annotated."""
+    """prod: engine runs push to the Pushgateway, may reach it, and every pod with a metrics
+    port is annotated for scraping (init-db is not)."""
     objs = rendered["prod"]
     engine = kube.one(objs, "CronJob", "bots-engine")
     template = kube.pod_template(engine)
@@ -215,6 +224,9 @@ def test_monitoring_wires_the_pushgateway_for_engine_runs(
     policy = kube.one(objs, "NetworkPolicy", "bots-pushgateway-egress")
     assert kube.selects(policy["spec"]["podSelector"], template["metadata"]["labels"])
     assert policy["spec"]["egress"][0]["ports"][0]["port"] == 9091
-    for _, pod, _ in pods(objs):
-        annotations = pod["metadata"]["annotations"]
-        assert annotations["prometheus.io/port"] == str(kube.RUNTIME_PORT)
+    for _, pod, labels in pods(objs):
+        annotations = pod["metadata"].get("annotations", {})
+        if labels["app.kubernetes.io/component"] in SERVED:
+            assert annotations["prometheus.io/port"] == str(kube.RUNTIME_PORT)
+        else:
+            assert "prometheus.io/scrape" not in annotations
