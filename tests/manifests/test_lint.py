@@ -60,3 +60,18 @@ def test_hadolint_reports_nothing_above_info() -> None:
     findings = json.loads(done.stdout or "[]")
     serious = [f for f in findings if f["level"] != "info"]
     assert serious == [], serious
+
+
+def test_hadolint_check_can_fail(tmp_path: Path) -> None:
+    """The same parsing sees hadolint's warnings on a careless Dockerfile."""
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM debian\nRUN apt-get install curl\nRUN cd /tmp\n", encoding="utf-8")
+    done = subprocess.run(
+        [kube.tool("hadolint"), "--format", "json", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    levels = {f["level"] for f in json.loads(done.stdout)}
+    assert levels & {"error", "warning"}
