@@ -14,7 +14,7 @@ import pytest
 from .podman import BASE_IMAGE, REPO, Podman, wait_for
 
 if TYPE_CHECKING:
-    pass
+    from pathlib import Path
 
 # What the Kubernetes pods get: a read-only root with only /tmp writable, non-root.
 RESTRICTED = (
@@ -261,12 +261,20 @@ def _engine_runs_on_the_shared_volume(
     assert _report_rows(client) == before + 1
 
 
-def test_kubernetes_layout_with_configmap_files(podman: Podman, image: str) -> None:
-    """As in the pods: the ConfigMap's files are the config folder, mounted read-only inside
-    the data volume, with a read-only root; init-db completes the volume without writing to
-    the config folder, and the webserver, jobqueueserver and dirmonitor run with it."""
+def test_kubernetes_layout_with_configmap_files(podman: Podman, image: str, tmp_path: Path) -> None:
+    """As in the pods: a ConfigMap's files are the config folder, mounted read-only inside the
+    data volume, with a read-only root; init-db completes the volume without writing to the
+    config folder; the webserver runs with the default config, the jobqueueserver and the
+    dirmonitor with the job-queue variant (bots-config-jobqueue)."""
     volume = podman.volume()
     files = ["-v", f"{K8S_CONFIG}:/var/lib/bots/config:ro"]
+    variant = tmp_path / "config"
+    variant.mkdir()
+    for name in ("__init__.py", "settings.py"):
+        shutil.copy(K8S_CONFIG / name, variant / name)
+    shutil.copy(K8S_CONFIG.parent / "config-jobqueue" / "bots.ini", variant / "bots.ini")
+    variant.chmod(0o755)
+    queue_files = ["-v", f"{variant}:/var/lib/bots/config:ro"]
     init_db(podman, image, volume, *files)
     done = podman.once(
         "mkdir",
@@ -286,11 +294,23 @@ def test_kubernetes_layout_with_configmap_files(podman: Podman, image: str) -> N
     assert done.returncode == 0, done.stderr
     web = start_web(podman, image, volume, "web", *files)
     queue = podman.start(
-        "jobqueue", *RESTRICTED, "-v", f"{volume}:/var/lib/bots", *files, image, "jobqueueserver"
+        "jobqueue",
+        *RESTRICTED,
+        "-v",
+        f"{volume}:/var/lib/bots",
+        *queue_files,
+        image,
+        "jobqueueserver",
     )
     # Its own network namespace, as its own pod: readiness only needs the watched folder.
     monitor = podman.start(
-        "dirmonitor", *RESTRICTED, "-v", f"{volume}:/var/lib/bots", *files, image, "dirmonitor"
+        "dirmonitor",
+        *RESTRICTED,
+        "-v",
+        f"{volume}:/var/lib/bots",
+        *queue_files,
+        image,
+        "dirmonitor",
     )
     for name in (web, queue, monitor):
         wait_for(lambda n=name: healthy(podman, n), 60, f"{name} to become healthy")

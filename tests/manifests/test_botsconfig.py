@@ -35,25 +35,43 @@ def runtime(args: list[str], data: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture(scope="module", name="data")
-def _data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data folder laid out as in the pod: config from the ConfigMap, the rest by init-db.
-    bots.ini names /var/lib/bots/botssys (absolute); here it points into the temp folder."""
-    data = tmp_path_factory.mktemp("bots-data")
-    (data / "config").mkdir()
-    ini = (CONFIG / "bots.ini").read_text(encoding="utf-8")
+def make_data(where: Path, ini_folder: str) -> Path:
+    """A data folder laid out as in the pod: the ConfigMap's files as config/, the rest by
+    init-db. bots.ini names /var/lib/bots/botssys (absolute); here it points into `where`."""
+    (where / "config").mkdir(parents=True)
+    ini = (kube.K8S / "base" / ini_folder / "bots.ini").read_text(encoding="utf-8")
     assert "/var/lib/bots/" in ini
-    (data / "config" / "bots.ini").write_text(
-        ini.replace("/var/lib/bots/", f"{data}/"), encoding="utf-8"
+    (where / "config" / "bots.ini").write_text(
+        ini.replace("/var/lib/bots/", f"{where}/"), encoding="utf-8"
     )
     for name in ("settings.py", "__init__.py"):
-        (data / "config" / name).write_text(
+        (where / "config" / name).write_text(
             (CONFIG / name).read_text(encoding="utf-8"), encoding="utf-8"
         )
-    done = runtime(["init-db"], data)
+    done = runtime(["init-db"], where)
     assert done.returncode == 0, done.stdout + done.stderr
-    (data / "botssys" / "infile" / "dirmonitor").mkdir(parents=True, exist_ok=True)
-    return data
+    (where / "botssys" / "infile" / "dirmonitor").mkdir(parents=True, exist_ok=True)
+    return where
+
+
+@pytest.fixture(scope="module", name="folders")
+def _folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The default config (webserver, engine, init-db) and the job-queue variant."""
+    return {
+        "config": make_data(tmp_path_factory.mktemp("bots-data"), "config"),
+        "config-jobqueue": make_data(tmp_path_factory.mktemp("bots-queue"), "config-jobqueue"),
+    }
+
+
+@pytest.fixture(name="data")
+def _data(folders: dict[str, Path]) -> Path:
+    return folders["config"]
+
+
+def folder_for(service: str, folders: dict[str, Path]) -> Path:
+    """The data folder whose config the service's pods mount."""
+    queue = service in {"jobqueueserver", "dirmonitor"}
+    return folders["config-jobqueue" if queue else "config"]
 
 
 def test_init_db_keeps_the_configmap_files(data: Path) -> None:
@@ -74,19 +92,20 @@ def test_init_db_keeps_the_configmap_files(data: Path) -> None:
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_every_service_accepts_the_configuration(data: Path, service: str) -> None:
-    """`bots-runtime check SERVICE` finds no problem in the ConfigMap's configuration (the job
-    queue is enabled, the dirmonitor section has path and route, botssys is absolute)."""
-    done = runtime(["check", service], data)
+def test_every_service_accepts_the_configuration(folders: dict[str, Path], service: str) -> None:
+    """`bots-runtime check SERVICE` finds no problem in the configuration its pods mount (the
+    job queue enabled for jobqueueserver and dirmonitor, the dirmonitor section has path and
+    route, botssys is absolute)."""
+    done = runtime(["check", service], folder_for(service, folders))
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_grace_period_covers_the_reported_budget(
-    data: Path, rendered: dict[str, list[kube.Obj]], service: str
+    folders: dict[str, Path], rendered: dict[str, list[kube.Obj]], service: str
 ) -> None:
     """terminationGracePeriodSeconds > drain + stop budget the runtime reports for the service."""
-    done = runtime(["check", service], data)
+    done = runtime(["check", service], folder_for(service, folders))
     match = re.search(r"budget \(drain \+ stop\): ([0-9.]+)s", done.stdout)
     assert match, done.stdout
     budget = float(match.group(1))
@@ -130,3 +149,11 @@ def test_postgresql_settings_come_from_the_environment(data: Path) -> None:
         "edi",
         "bots",
     ]
+
+
+def test_default_config_leaves_gui_runs_to_the_webserver(data: Path) -> None:
+    """With the default config (job queue disabled) the jobqueueserver is refused, naming the
+    key: the webserver's GUI runs start the engine directly instead of queueing it."""
+    done = runtime(["check", "jobqueueserver"], data)
+    assert done.returncode == 78
+    assert "[jobqueue] enabled" in done.stderr

@@ -184,18 +184,22 @@ def test_pods_meet_the_restricted_profile(
 def test_bots_config_comes_from_the_configmap(
     rendered: dict[str, list[kube.Obj]], overlay: str
 ) -> None:
-    """The generated ConfigMap (bots.ini, settings.py, __init__.py) is the config folder,
-    mounted read-only inside the data volume, where Bots finds usersys next to it."""
+    """A generated ConfigMap (bots.ini, settings.py, __init__.py) is the config folder, mounted
+    read-only inside the data volume, where Bots finds usersys next to it. The jobqueueserver
+    and dirmonitor get the variant with the job queue enabled; everything else the default."""
     objs = rendered[overlay]
-    (configmap,) = [
-        c
-        for c in kube.by_kind(objs, "ConfigMap")
-        if c["metadata"]["name"].startswith("bots-config-")
-    ]
-    assert set(configmap["data"]) == {"__init__.py", "bots.ini", "settings.py"}
-    for workload, template, _ in pods(objs):
+    names = {}
+    for configmap in kube.by_kind(objs, "ConfigMap"):
+        name = configmap["metadata"]["name"]
+        if name.startswith("bots-config-"):
+            assert set(configmap["data"]) == {"__init__.py", "bots.ini", "settings.py"}
+            names[name.rsplit("-", 1)[0]] = name
+    assert set(names) == {"bots-config", "bots-config-jobqueue"}
+    for workload, template, labels in pods(objs):
         volumes = {v["name"]: v for v in template["spec"]["volumes"]}
-        assert volumes["config"]["configMap"]["name"] == configmap["metadata"]["name"]
+        queue = labels["app.kubernetes.io/component"] in {"jobqueueserver", "dirmonitor"}
+        wanted = names["bots-config-jobqueue" if queue else "bots-config"]
+        assert volumes["config"]["configMap"]["name"] == wanted, kube.name_of(workload)
         for container in kube.containers(template) + kube.containers(template, init=True):
             mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
             mount = mounts["/var/lib/bots/config"]
@@ -230,3 +234,18 @@ def test_monitoring_wires_the_pushgateway_for_engine_runs(
             assert annotations["prometheus.io/port"] == str(kube.RUNTIME_PORT)
         else:
             assert "prometheus.io/scrape" not in annotations
+
+
+def test_config_variants_differ_only_in_the_job_queue() -> None:
+    """config-jobqueue/bots.ini is config/bots.ini with [jobqueue] enabled = True, nothing else."""
+    import configparser  # noqa: PLC0415
+
+    parsed = []
+    for folder in ("config", "config-jobqueue"):
+        ini = configparser.RawConfigParser()
+        ini.read(kube.K8S / "base" / folder / "bots.ini", encoding="utf-8")
+        parsed.append({s: dict(ini.items(s)) for s in ini.sections()})
+    default, queue = parsed
+    assert default["jobqueue"].pop("enabled") == "False"
+    assert queue["jobqueue"].pop("enabled") == "True"
+    assert default == queue
