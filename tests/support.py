@@ -174,3 +174,7 @@ def process_exists(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
+
+
+RuntimeFactory = Callable[..., RuntimeProcess]
+ChildCmd = Callable[..., list[str]]

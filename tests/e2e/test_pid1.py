@@ -7,7 +7,7 @@ import subprocess
 import time
 
 import pytest
-from support import CHILD, PYTHON, ROOT, RuntimeProcess, wait_until
+from support import CHILD, PYTHON, ROOT, RuntimeFactory, RuntimeProcess, wait_until
 
 
 def unshare_works() -> bool:
@@ -67,7 +67,7 @@ class Namespaced(RuntimeProcess):
 
 
 @needs_pidns
-def test_as_pid1_orphans_are_reaped_and_exit_code_kept():
+def test_as_pid1_orphans_are_reaped_and_exit_code_kept() -> None:
     """1. runtime is PID 1 2. the child leaves 50 orphans that exit 0.2 s later
     3. 0.25 s after that no zombie is left 4. SIGTERM: the child's own code comes out."""
     rt = Namespaced(
@@ -104,7 +104,7 @@ def test_as_pid1_orphans_are_reaped_and_exit_code_kept():
 
 
 @needs_pidns
-def test_as_pid1_child_exit_code_survives_concurrent_orphans():
+def test_as_pid1_child_exit_code_survives_concurrent_orphans() -> None:
     """The main child exits 7 right after making orphans; the status is never stolen (no 255)."""
     for _ in range(3):
         rt = Namespaced(
@@ -127,7 +127,7 @@ def test_as_pid1_child_exit_code_survives_concurrent_orphans():
 
 
 @needs_pidns
-def test_as_pid1_sigterm_from_inside_the_namespace_is_handled():
+def test_as_pid1_sigterm_from_inside_the_namespace_is_handled() -> None:
     rt = Namespaced(["--port", "0", "run", "--", PYTHON, str(CHILD)])
     try:
         rt.wait_for(lambda r: any(line.startswith("ready") for line in r.child_lines()))
@@ -137,7 +137,7 @@ def test_as_pid1_sigterm_from_inside_the_namespace_is_handled():
         rt.kill()
 
 
-def test_as_subreaper_orphans_are_reaped(runtime):
+def test_as_subreaper_orphans_are_reaped(runtime: RuntimeFactory) -> None:
     rt = runtime(
         "--port",
         "0",
@@ -158,7 +158,7 @@ def test_as_subreaper_orphans_are_reaped(runtime):
     assert rt.wait() == 0
 
 
-def test_without_subreaper_a_warning_is_logged(runtime):
+def test_without_subreaper_a_warning_is_logged(runtime: RuntimeFactory) -> None:
     rt = runtime("--port", "0", "--subreaper", "false", "run", "--", PYTHON, "-c", "pass")
     assert rt.wait() == 0
     assert rt.runtime_events("orphans cannot be reaped here: not PID 1 and not a subreaper")

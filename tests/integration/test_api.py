@@ -39,14 +39,14 @@ def run(mode: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_sync_api_returns_the_childs_code():
+def test_sync_api_returns_the_childs_code() -> None:
     result = run("sync")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "code 4"
     assert '"event":"hi"' in result.stdout
 
 
-def test_async_api_returns_the_childs_code():
+def test_async_api_returns_the_childs_code() -> None:
     result = run("async")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "code 4"

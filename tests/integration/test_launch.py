@@ -4,6 +4,7 @@ import os
 import socket
 import stat
 import subprocess
+from pathlib import Path
 
 import pytest
 from support import PYTHON, ROOT
@@ -44,13 +45,15 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
         (("--port", "0", "definitely-not-a-program-xyz"), {}, 127, "command not found"),
     ],
 )
-def test_bad_input_is_one_line_with_documented_code(args, env, code, needle):
+def test_bad_input_is_one_line_with_documented_code(
+    args: tuple[str, ...], env: dict[str, str], code: int, needle: str
+) -> None:
     result = cli(*args, env=env)
     assert result.returncode == code
     assert needle in one_line_error(result)
 
 
-def test_not_executable_is_126(tmp_path):
+def test_not_executable_is_126(tmp_path: Path) -> None:
     script = tmp_path / "script.sh"
     script.write_text("#!/bin/sh\necho hi\n")
     script.chmod(stat.S_IRUSR | stat.S_IWUSR)
@@ -59,7 +62,7 @@ def test_not_executable_is_126(tmp_path):
     assert "not executable" in one_line_error(result)
 
 
-def test_port_in_use_fails_fast_without_starting_the_child(tmp_path):
+def test_port_in_use_fails_fast_without_starting_the_child(tmp_path: Path) -> None:
     marker = tmp_path / "started"
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -71,7 +74,7 @@ def test_port_in_use_fails_fast_without_starting_the_child(tmp_path):
     assert not marker.exists()
 
 
-def test_help_and_version():
+def test_help_and_version() -> None:
     assert cli("--help").returncode == 0
     assert "BOTS_RUNTIME_STOP_TIMEOUT" in cli("--help").stdout
     version = cli("--version")

@@ -3,18 +3,20 @@
 import json
 import signal
 
-from support import PYTHON, RuntimeProcess
+from support import PYTHON, ChildCmd, RuntimeFactory, RuntimeProcess
 
 LINES = 200_000
 
 
-def run_to_end(runtime, *args: str) -> RuntimeProcess:
-    rt = runtime("--port", "0", *args)
+def run_to_end(runtime: RuntimeFactory, *args: str) -> RuntimeProcess:
+    rt: RuntimeProcess = runtime("--port", "0", *args)
     assert rt.wait(120) == 0
     return rt
 
 
-def test_flood_wrapped_exact_count_nothing_mangled(runtime, child_cmd):
+def test_flood_wrapped_exact_count_nothing_mangled(
+    runtime: RuntimeFactory, child_cmd: ChildCmd
+) -> None:
     rt = run_to_end(runtime, "run", "--", *child_cmd("--flood", str(LINES), "--then-exit", "0"))
     payload = "x" * 99
     events = rt.events()
@@ -24,7 +26,7 @@ def test_flood_wrapped_exact_count_nothing_mangled(runtime, child_cmd):
         json.loads(line)  # every output line, ours or the child's, is one whole JSON object
 
 
-def test_flood_raw_byte_exact(runtime, child_cmd):
+def test_flood_raw_byte_exact(runtime: RuntimeFactory, child_cmd: ChildCmd) -> None:
     rt = run_to_end(
         runtime,
         "--child-logs",
@@ -39,7 +41,7 @@ def test_flood_raw_byte_exact(runtime, child_cmd):
     assert all(line == expected or line.startswith(b"ready") for line in body)
 
 
-def test_long_line_is_split_and_marked_not_lost(runtime):
+def test_long_line_is_split_and_marked_not_lost(runtime: RuntimeFactory) -> None:
     code = "import sys; sys.stdout.write('a' * 200000 + '\\n'); sys.stdout.flush()"
     rt = run_to_end(runtime, "run", "--", PYTHON, "-c", code)
     pieces = [e for e in rt.events() if e.get("logger") == "child"]
@@ -47,34 +49,34 @@ def test_long_line_is_split_and_marked_not_lost(runtime):
     assert [p.get("partial", False) for p in pieces] == [True, True, True, False]
 
 
-def test_invalid_utf8_is_escaped_not_fatal(runtime):
+def test_invalid_utf8_is_escaped_not_fatal(runtime: RuntimeFactory) -> None:
     code = "import os; os.write(1, b'ok \\xff\\xfe end\\n')"
     rt = run_to_end(runtime, "run", "--", PYTHON, "-c", code)
     assert rt.child_lines() == ["ok \\xff\\xfe end"]
 
 
-def test_raw_binary_passes_through_unchanged(runtime):
+def test_raw_binary_passes_through_unchanged(runtime: RuntimeFactory) -> None:
     code = "import os; os.write(1, bytes(range(256)).replace(b'\\n', b'') + b'\\n')"
     rt = run_to_end(runtime, "--child-logs", "raw", "run", "--", PYTHON, "-c", code)
     expected = bytes(range(256)).replace(b"\n", b"") + b"\n"
     assert expected in rt.stdout
 
 
-def test_last_line_without_newline_is_flushed_before_exit_event(runtime):
+def test_last_line_without_newline_is_flushed_before_exit_event(runtime: RuntimeFactory) -> None:
     rt = run_to_end(runtime, "run", "--", PYTHON, "-c", "import os; os.write(2, b'tail')")
     assert rt.child_lines("stderr") == ["tail"]
     names = [e["event"] for e in rt.events()]
     assert names.index("tail") < names.index("child exited")
 
 
-def test_stderr_and_stdout_are_labelled(runtime):
+def test_stderr_and_stdout_are_labelled(runtime: RuntimeFactory) -> None:
     code = "import os; os.write(1, b'out\\n'); os.write(2, b'err\\n')"
     rt = run_to_end(runtime, "run", "--", PYTHON, "-c", code)
     assert rt.child_lines("stdout") == ["out"]
     assert rt.child_lines("stderr") == ["err"]
 
 
-def test_console_format_is_readable(runtime):
+def test_console_format_is_readable(runtime: RuntimeFactory) -> None:
     rt = run_to_end(runtime, "--log-format", "console", "run", "--", PYTHON, "-c", "print('hello')")
     text = b"".join(rt.stdout).decode()
     assert "out | hello" in text.replace("stdout | hello", "out | hello")
@@ -82,7 +84,7 @@ def test_console_format_is_readable(runtime):
     assert not text.lstrip().startswith("{")
 
 
-def test_unbuffered_python_child_lines_arrive_before_exit(runtime):
+def test_unbuffered_python_child_lines_arrive_before_exit(runtime: RuntimeFactory) -> None:
     """PYTHONUNBUFFERED=1 is set for the child: print() reaches the relay at once."""
     code = "import time; print('first'); time.sleep(30)"
     rt = runtime("--port", "0", "run", "--", PYTHON, "-c", code)
@@ -99,7 +101,7 @@ def vm_rss_kib(pid: int) -> int:
     return 0
 
 
-def test_flood_with_stalled_reader_blocks_the_child_not_our_memory(child_cmd):
+def test_flood_with_stalled_reader_blocks_the_child_not_our_memory(child_cmd: ChildCmd) -> None:
     """1. the child floods 2 M lines (200 MB) 2. nobody reads our stdout for a while
     3. the runtime's memory stays small and the child is still blocked writing
     4. reading resumes: every line arrives."""
@@ -144,7 +146,7 @@ def test_flood_with_stalled_reader_blocks_the_child_not_our_memory(child_cmd):
             proc.stdout.close()
 
 
-def test_own_events_never_cut_a_child_line(runtime, child_cmd):
+def test_own_events_never_cut_a_child_line(runtime: RuntimeFactory, child_cmd: ChildCmd) -> None:
     """Raw mode, 8 KB lines flooding while the runtime logs an event per forwarded signal."""
     rt = runtime(
         "--port",

@@ -2,14 +2,18 @@
 
 import signal
 
+from support import ChildCmd, RuntimeFactory
 
-def test_never_exits_with_the_childs_code(runtime, child_cmd):
+
+def test_never_exits_with_the_childs_code(runtime: RuntimeFactory, child_cmd: ChildCmd) -> None:
     rt = runtime("--port", "0", "run", "--", *child_cmd("--exit", "7"))
     assert rt.wait() == 7
     assert len(rt.runtime_events("child started")) == 1
 
 
-def test_on_failure_restarts_then_gives_up_with_last_code(runtime, child_cmd):
+def test_on_failure_restarts_then_gives_up_with_last_code(
+    runtime: RuntimeFactory, child_cmd: ChildCmd
+) -> None:
     """Quick failures back off (growing delays) and after --max-restarts the runtime exits."""
     rt = runtime(
         "--port",
@@ -30,13 +34,15 @@ def test_on_failure_restarts_then_gives_up_with_last_code(runtime, child_cmd):
     assert rt.runtime_events("giving up: too many quick failures")
 
 
-def test_on_failure_does_not_restart_success(runtime, child_cmd):
+def test_on_failure_does_not_restart_success(runtime: RuntimeFactory, child_cmd: ChildCmd) -> None:
     rt = runtime("--port", "0", "--restart", "on-failure", "run", "--", *child_cmd("--exit", "0"))
     assert rt.wait() == 0
     assert len(rt.runtime_events("child started")) == 1
 
 
-def test_success_codes_map_to_zero_and_are_not_failures(runtime, child_cmd):
+def test_success_codes_map_to_zero_and_are_not_failures(
+    runtime: RuntimeFactory, child_cmd: ChildCmd
+) -> None:
     rt = runtime(
         "--port",
         "0",
@@ -52,7 +58,9 @@ def test_success_codes_map_to_zero_and_are_not_failures(runtime, child_cmd):
     assert len(rt.runtime_events("child started")) == 1
 
 
-def test_killed_child_is_restarted_with_a_new_pid(runtime, child_cmd):
+def test_killed_child_is_restarted_with_a_new_pid(
+    runtime: RuntimeFactory, child_cmd: ChildCmd
+) -> None:
     rt = runtime("--port", "0", "--restart", "always", "run", "--", *child_cmd())
     first = rt.child_pid()
     rt.wait_for(lambda r: any(line.startswith("ready") for line in r.child_lines()))

@@ -3,7 +3,7 @@
 import signal
 
 import pytest
-from support import RuntimeProcess
+from support import ChildCmd, RuntimeFactory, RuntimeProcess
 
 FORWARDED = [
     s
@@ -33,16 +33,16 @@ FORWARDED = [
 
 
 def start_ready(
-    runtime, child_cmd, *flags: str, child_flags: tuple[str, ...] = ()
+    runtime: RuntimeFactory, child_cmd: ChildCmd, *flags: str, child_flags: tuple[str, ...] = ()
 ) -> RuntimeProcess:
-    rt = runtime(
+    rt: RuntimeProcess = runtime(
         "--port", "0", "--log-format", "json", *flags, "run", "--", *child_cmd(*child_flags)
     )
     rt.wait_for(lambda r: any(line.startswith("ready") for line in r.child_lines()))
     return rt
 
 
-def test_every_forwardable_signal_round_trips(runtime, child_cmd):
+def test_every_forwardable_signal_round_trips(runtime: RuntimeFactory, child_cmd: ChildCmd) -> None:
     """1. the child is ready 2. each signal goes to the runtime 3. the child prints its number."""
     rt = start_ready(runtime, child_cmd)
     for sig in [*FORWARDED, signal.SIGRTMIN + 3]:
@@ -52,7 +52,9 @@ def test_every_forwardable_signal_round_trips(runtime, child_cmd):
     assert rt.wait() == 0
 
 
-def test_rewrite_applies_to_forwarding_and_dropping(runtime, child_cmd):
+def test_rewrite_applies_to_forwarding_and_dropping(
+    runtime: RuntimeFactory, child_cmd: ChildCmd
+) -> None:
     rt = start_ready(
         runtime, child_cmd, "--signal-rewrite", "USR1:USR2", "--signal-rewrite", "HUP:0"
     )
@@ -66,7 +68,7 @@ def test_rewrite_applies_to_forwarding_and_dropping(runtime, child_cmd):
     assert rt.wait() == 0
 
 
-def test_rewrite_applies_to_the_stop_signal(runtime, child_cmd):
+def test_rewrite_applies_to_the_stop_signal(runtime: RuntimeFactory, child_cmd: ChildCmd) -> None:
     """With TERM:INT the child is stopped with SIGINT."""
     rt = start_ready(runtime, child_cmd, "--signal-rewrite", "TERM:INT")
     rt.signal(signal.SIGTERM)
@@ -76,7 +78,9 @@ def test_rewrite_applies_to_the_stop_signal(runtime, child_cmd):
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGQUIT])
-def test_stop_signals_start_the_stop_sequence(runtime, child_cmd, stop):
+def test_stop_signals_start_the_stop_sequence(
+    runtime: RuntimeFactory, child_cmd: ChildCmd, stop: signal.Signals
+) -> None:
     rt = start_ready(runtime, child_cmd, "--stop-signal", "USR2")
     rt.signal(stop)
     rt.wait_event("stop requested", signal=stop.name)
@@ -84,7 +88,9 @@ def test_stop_signals_start_the_stop_sequence(runtime, child_cmd, stop):
     rt.kill()
 
 
-def test_inherited_ignored_sigint_is_reset_for_the_child(runtime, child_cmd):
+def test_inherited_ignored_sigint_is_reset_for_the_child(
+    runtime: RuntimeFactory, child_cmd: ChildCmd
+) -> None:
     """A runtime started with SIGINT ignored (sh -c 'cmd &') still gives the child SIGINT."""
     import subprocess  # noqa: PLC0415
 

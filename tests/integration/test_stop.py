@@ -3,14 +3,16 @@
 import signal
 import time
 
-from support import process_exists, wait_until
+from support import ChildCmd, RuntimeFactory, RuntimeProcess, process_exists, wait_until
 
 
-def ready(rt):
+def ready(rt: RuntimeProcess) -> None:
     rt.wait_for(lambda r: any(line.startswith("ready") for line in r.child_lines()))
 
 
-def test_child_that_ignores_its_stop_signal_is_killed_at_the_deadline(runtime, child_cmd):
+def test_child_that_ignores_its_stop_signal_is_killed_at_the_deadline(
+    runtime: RuntimeFactory, child_cmd: ChildCmd
+) -> None:
     rt = runtime("--port", "0", "--stop-timeout", "1", "run", "--", *child_cmd("--ignore", "TERM"))
     ready(rt)
     start = time.monotonic()
@@ -21,7 +23,9 @@ def test_child_that_ignores_its_stop_signal_is_killed_at_the_deadline(runtime, c
     assert rt.runtime_events("killing")[0]["reason"] == "stop timeout"
 
 
-def test_stop_repeat_resends_until_the_child_gives_in(runtime, child_cmd):
+def test_stop_repeat_resends_until_the_child_gives_in(
+    runtime: RuntimeFactory, child_cmd: ChildCmd
+) -> None:
     """The child needs its stop signal twice; --stop-repeat resends it."""
     rt = runtime(
         "--port",
@@ -43,7 +47,7 @@ def test_stop_repeat_resends_until_the_child_gives_in(runtime, child_cmd):
     rt.kill()
 
 
-def test_second_stop_signal_kills_at_once(runtime, child_cmd):
+def test_second_stop_signal_kills_at_once(runtime: RuntimeFactory, child_cmd: ChildCmd) -> None:
     rt = runtime("--port", "0", "--stop-timeout", "30", "run", "--", *child_cmd("--ignore", "TERM"))
     ready(rt)
     rt.signal(signal.SIGTERM)
@@ -55,7 +59,9 @@ def test_second_stop_signal_kills_at_once(runtime, child_cmd):
     assert rt.runtime_events("killing")[0]["reason"] == "forced"
 
 
-def test_grandchildren_that_ignore_the_stop_signal_are_killed_with_the_group(runtime, child_cmd):
+def test_grandchildren_that_ignore_the_stop_signal_are_killed_with_the_group(
+    runtime: RuntimeFactory, child_cmd: ChildCmd
+) -> None:
     rt = runtime(
         "--port",
         "0",
@@ -75,7 +81,9 @@ def test_grandchildren_that_ignore_the_stop_signal_are_killed_with_the_group(run
     assert rt.runtime_events("waiting for leftover processes")
 
 
-def test_leftovers_are_waited_for_then_signalled(runtime, child_cmd):
+def test_leftovers_are_waited_for_then_signalled(
+    runtime: RuntimeFactory, child_cmd: ChildCmd
+) -> None:
     """The main child exits; a TERM-ignoring orphan keeps running until the deadline."""
     rt = runtime(
         "--port",
@@ -97,7 +105,9 @@ def test_leftovers_are_waited_for_then_signalled(runtime, child_cmd):
     assert killed[0]["reason"] == "leftover deadline"
 
 
-def test_leftover_that_finishes_on_its_own_is_not_signalled(runtime, child_cmd):
+def test_leftover_that_finishes_on_its_own_is_not_signalled(
+    runtime: RuntimeFactory, child_cmd: ChildCmd
+) -> None:
     rt = runtime(
         "--port",
         "0",
@@ -113,7 +123,9 @@ def test_leftover_that_finishes_on_its_own_is_not_signalled(runtime, child_cmd):
     assert not rt.runtime_events("killing")
 
 
-def test_drain_delay_comes_before_the_stop_signal(runtime, child_cmd):
+def test_drain_delay_comes_before_the_stop_signal(
+    runtime: RuntimeFactory, child_cmd: ChildCmd
+) -> None:
     rt = runtime("--port", "0", "--drain-delay", "0.6", "run", "--", *child_cmd())
     ready(rt)
     start = time.monotonic()
@@ -123,7 +135,9 @@ def test_drain_delay_comes_before_the_stop_signal(runtime, child_cmd):
     assert rt.wait() == 0
 
 
-def test_stop_during_backoff_exits_cleanly_without_waiting(runtime, child_cmd):
+def test_stop_during_backoff_exits_cleanly_without_waiting(
+    runtime: RuntimeFactory, child_cmd: ChildCmd
+) -> None:
     rt = runtime(
         "--port",
         "0",

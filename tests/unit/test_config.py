@@ -7,7 +7,7 @@ from bots_runtime.config import ChildLogs, LogFormat, SettingError, parse
 
 
 class TestGrammar:
-    def test_service_word_with_options_on_both_sides(self):
+    def test_service_word_with_options_on_both_sides(self) -> None:
         """Options may stand before and after a service word; `--` ends them."""
         inv = parse(["--stop-timeout", "5", "webserver", "--port=0", "--", "-x"], {})
         assert inv.command == "webserver"
@@ -15,53 +15,53 @@ class TestGrammar:
         assert inv.config.port == 0
         assert inv.args == ("-x",)
 
-    def test_unknown_word_is_a_plain_command(self):
+    def test_unknown_word_is_a_plain_command(self) -> None:
         """Any other first word runs as a supervised command with its arguments verbatim."""
         inv = parse(["python", "-c", "print(1)", "--port", "1"], {})
         assert inv.command == "run"
         assert inv.args == ("python", "-c", "print(1)", "--port", "1")
         assert inv.config.port == config.DEFAULT_PORT
 
-    def test_run_with_double_dash(self):
+    def test_run_with_double_dash(self) -> None:
         inv = parse(["run", "--restart", "always", "--", "sleep", "1"], {})
         assert inv.command == "run"
         assert inv.args == ("sleep", "1")
         assert inv.config.restart == "always"
 
-    def test_run_without_command_is_a_usage_error(self):
+    def test_run_without_command_is_a_usage_error(self) -> None:
         with pytest.raises(SettingError) as err:
             parse(["run"], {})
         assert err.value.code == exit_codes.USAGE
 
-    def test_nothing_is_a_usage_error(self):
+    def test_nothing_is_a_usage_error(self) -> None:
         with pytest.raises(SettingError) as err:
             parse([], {})
         assert err.value.code == exit_codes.USAGE
 
-    def test_unknown_option_names_itself(self):
+    def test_unknown_option_names_itself(self) -> None:
         with pytest.raises(SettingError) as err:
             parse(["--stop-tiemout", "3", "engine"], {})
         assert err.value.code == exit_codes.USAGE
         assert "--stop-tiemout" in str(err.value)
 
-    def test_option_without_value(self):
+    def test_option_without_value(self) -> None:
         with pytest.raises(SettingError) as err:
             parse(["engine", "--port"], {})
         assert err.value.code == exit_codes.USAGE
 
-    def test_service_extra_args_need_double_dash(self):
+    def test_service_extra_args_need_double_dash(self) -> None:
         with pytest.raises(SettingError) as err:
             parse(["engine", "--new"], {})
         assert err.value.code == exit_codes.USAGE
 
-    def test_probe_target(self):
+    def test_probe_target(self) -> None:
         inv = parse(["probe", "readyz", "--port", "9"], {})
         assert inv.args == ("readyz",)
         with pytest.raises(SettingError):
             parse(["probe", "nope"], {})
 
     @pytest.mark.parametrize("flag", ["--help", "-h", "--version", "-V"])
-    def test_help_and_version(self, flag):
+    def test_help_and_version(self, flag: str) -> None:
         with pytest.raises(config.HelpRequestedError):
             parse([flag], {})
 
@@ -76,7 +76,7 @@ class TestValues:
             ("SIGHUP", signal.SIGHUP),
         ],
     )
-    def test_signal_names(self, text, expected):
+    def test_signal_names(self, text: str, expected: signal.Signals) -> None:
         assert config.parse_signal(text) is expected
 
     @pytest.mark.parametrize(
@@ -95,7 +95,7 @@ class TestValues:
             (["--subreaper", "maybe", "engine"], "--subreaper"),
         ],
     )
-    def test_bad_values_name_the_setting_and_exit_78(self, argv, setting):
+    def test_bad_values_name_the_setting_and_exit_78(self, argv: list[str], setting: str) -> None:
         """A bad value is a configuration error naming the flag and what is allowed."""
         with pytest.raises(SettingError) as err:
             parse(argv, {})
@@ -104,16 +104,16 @@ class TestValues:
         assert "expected" in str(err.value)
         assert "\n" not in str(err.value)
 
-    def test_rewrite_table_and_drop(self):
+    def test_rewrite_table_and_drop(self) -> None:
         inv = parse(["--signal-rewrite", "TERM:INT", "--signal-rewrite", "HUP:0", "x"], {})
         assert inv.config.signal_rewrite == {signal.SIGTERM: signal.SIGINT, signal.SIGHUP: 0}
 
-    def test_success_codes(self):
+    def test_success_codes(self) -> None:
         assert parse(["--success-codes", "143, 130", "x"], {}).config.success_codes == {143, 130}
 
 
 class TestEnvironment:
-    def test_environment_sets_values(self):
+    def test_environment_sets_values(self) -> None:
         env = {
             "BOTS_RUNTIME_STOP_SIGNAL": "INT",
             "BOTS_RUNTIME_CHILD_LOGS": "raw",
@@ -130,23 +130,23 @@ class TestEnvironment:
         assert cfg.subreaper is False
         assert cfg.bots_config == "/data/config"
 
-    def test_flag_wins_over_environment(self):
+    def test_flag_wins_over_environment(self) -> None:
         cfg = parse(["--port", "1234", "x"], {"BOTS_RUNTIME_PORT": "999"}).config
         assert cfg.port == 1234
 
-    def test_bad_environment_value_names_the_variable(self):
+    def test_bad_environment_value_names_the_variable(self) -> None:
         with pytest.raises(SettingError) as err:
             parse(["x"], {"BOTS_RUNTIME_STOP_TIMEOUT": "soon"})
         assert "BOTS_RUNTIME_STOP_TIMEOUT" in str(err.value)
         assert err.value.code == exit_codes.CONFIG
 
-    def test_config_is_frozen(self):
+    def test_config_is_frozen(self) -> None:
         cfg = parse(["x"], {}).config
         with pytest.raises(AttributeError):
             cfg.port = 1  # type: ignore[misc]
 
 
-def test_help_lists_every_setting_with_variable_and_default():
+def test_help_lists_every_setting_with_variable_and_default() -> None:
     text = config.help_text("1.2.3")
     for setting in config.SETTINGS:
         assert setting.flag in text

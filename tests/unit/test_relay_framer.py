@@ -5,20 +5,20 @@ import json
 from bots_runtime.relay import Framer, WrapFormatter, render_raw
 
 
-def test_whole_lines_pass_and_tail_waits():
+def test_whole_lines_pass_and_tail_waits() -> None:
     framer = Framer(100)
     assert framer.feed(b"a\nb\nc") == (b"a\nb\n", [])
     assert framer.feed(b"d\n") == (b"cd\n", [])
     assert framer.finish() == b""
 
 
-def test_last_line_without_newline_is_completed_at_eof():
+def test_last_line_without_newline_is_completed_at_eof() -> None:
     framer = Framer(100)
     framer.feed(b"end")
     assert framer.finish() == b"end\n"
 
 
-def test_long_line_is_split_into_pieces_not_dropped():
+def test_long_line_is_split_into_pieces_not_dropped() -> None:
     framer = Framer(10)
     lines, pieces = framer.feed(b"x" * 25)
     assert lines == b""
@@ -28,7 +28,7 @@ def test_long_line_is_split_into_pieces_not_dropped():
     assert lines == b"xxxxxyy\nz\n"
 
 
-def test_long_line_with_newline_in_same_chunk():
+def test_long_line_with_newline_in_same_chunk() -> None:
     framer = Framer(10)
     lines, pieces = framer.feed(b"a" * 8)
     lines, pieces = framer.feed(b"b" * 8 + b"\nok\n")
@@ -36,14 +36,14 @@ def test_long_line_with_newline_in_same_chunk():
     assert lines == b"b" * 6 + b"\nok\n"
 
 
-def test_split_never_cuts_a_utf8_character():
+def test_split_never_cuts_a_utf8_character() -> None:
     framer = Framer(4)
     _, pieces = framer.feed("aaé€x".encode())
     for piece in pieces:
         piece.decode("utf-8")
 
 
-def test_wrapped_lines_are_json_with_escaped_invalid_utf8():
+def test_wrapped_lines_are_json_with_escaped_invalid_utf8() -> None:
     fmt = WrapFormatter("svc", "stderr", 42)
     out = fmt.render(b'plain\n{"json": 1}\n\xff\xfe bad\n', [b"part"], 0.0)
     events = [json.loads(line) for line in out.decode().splitlines()]
@@ -54,7 +54,7 @@ def test_wrapped_lines_are_json_with_escaped_invalid_utf8():
     assert events[1]["timestamp"] == "1970-01-01T00:00:00.000000Z"
 
 
-def test_raw_render_is_byte_identical():
+def test_raw_render_is_byte_identical() -> None:
     data = b"\x00\xffbinary\n"
     assert render_raw(data, [], 0.0) == data
     assert render_raw(b"rest\n", [b"head"], 0.0) == b"head\nrest\n"

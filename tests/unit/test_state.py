@@ -1,5 +1,7 @@
 """The state machine replayed from scripted histories, with no processes (honcho style)."""
 
+from typing import Any
+
 import pytest
 
 from bots_runtime import state
@@ -7,13 +9,16 @@ from bots_runtime.exit_codes import ExitStatus
 from bots_runtime.spec import RestartPolicy, RestartSpec
 from bots_runtime.state import Phase, Snapshot
 
-NO_JITTER = staticmethod(lambda low, high: (low + high) / 2)
+Step = tuple[float, str, Any]
 
 
-def replay(history, spec, success=frozenset()):
+def replay(
+    history: list[Step], spec: RestartSpec, success: frozenset[int] = frozenset()
+) -> tuple[Snapshot, list[Phase], list[state.Decision]]:
     """Apply (time, event, arg) steps; return the phases seen and the decisions taken."""
     snap = Snapshot(service="svc")
-    phases, decisions = [], []
+    phases: list[Phase] = []
+    decisions: list[state.Decision] = []
     for now, event, arg in history:
         if event == "spawn":
             snap = state.spawned(snap, arg, now, 1000.0 + now)
@@ -28,7 +33,7 @@ def replay(history, spec, success=frozenset()):
     return snap, phases, decisions
 
 
-def test_clean_run_without_restart():
+def test_clean_run_without_restart() -> None:
     snap, phases, decisions = replay(
         [(0, "spawn", 10), (1, "started", None), (5, "exit", ExitStatus(code=0))],
         RestartSpec(policy=RestartPolicy.NEVER),
@@ -39,7 +44,7 @@ def test_clean_run_without_restart():
     assert snap.last_exit == ExitStatus(code=0)
 
 
-def test_on_failure_restarts_failures_only():
+def test_on_failure_restarts_failures_only() -> None:
     spec = RestartSpec(policy=RestartPolicy.ON_FAILURE)
     _, _, ok = replay([(0, "spawn", 1), (20, "exit", ExitStatus(code=0))], spec)
     _, _, bad = replay([(0, "spawn", 1), (20, "exit", ExitStatus(code=1))], spec)
@@ -49,10 +54,10 @@ def test_on_failure_restarts_failures_only():
     assert mapped[-1].restart is False
 
 
-def test_quick_failures_back_off_then_give_up():
+def test_quick_failures_back_off_then_give_up() -> None:
     """Each quick failure doubles the delay; one more than max_restarts is FATAL."""
     spec = RestartSpec(policy=RestartPolicy.ALWAYS, max_restarts=3, jitter=0.0)
-    history = []
+    history: list[Step] = []
     t = 0.0
     for pid in range(1, 6):
         history.append((t, "spawn", pid))
@@ -65,7 +70,7 @@ def test_quick_failures_back_off_then_give_up():
     assert snap.restarts == 3
 
 
-def test_long_uptime_resets_the_budget():
+def test_long_uptime_resets_the_budget() -> None:
     spec = RestartSpec(policy=RestartPolicy.ALWAYS, max_restarts=1, min_uptime=10, jitter=0.0)
     snap, _, decisions = replay(
         [
@@ -83,7 +88,7 @@ def test_long_uptime_resets_the_budget():
     assert decisions[1].delay == 0.5
 
 
-def test_stop_during_run_never_restarts_and_drains():
+def test_stop_during_run_never_restarts_and_drains() -> None:
     spec = RestartSpec(policy=RestartPolicy.ALWAYS)
     snap = state.spawned(Snapshot(service="s"), 5, 0, 0)
     snap = state.start_period_passed(snap, 1)
@@ -96,18 +101,18 @@ def test_stop_during_run_never_restarts_and_drains():
     assert snap.phase is Phase.EXITED
 
 
-def test_stop_while_in_backoff_is_final():
+def test_stop_while_in_backoff_is_final() -> None:
     snap = Snapshot(service="s", phase=Phase.BACKOFF)
     snap = state.stop_requested(snap, 1)
     assert snap.phase is Phase.EXITED
 
 
-def test_start_period_only_moves_starting():
+def test_start_period_only_moves_starting() -> None:
     snap = Snapshot(service="s", phase=Phase.BACKOFF)
     assert state.start_period_passed(snap, 1) is snap
 
 
-def test_board_has_one_writer_and_readers_see_the_latest():
+def test_board_has_one_writer_and_readers_see_the_latest() -> None:
     board = state.Board(Snapshot(service="s"))
     newer = state.spawned(board.snapshot, 7, 0, 0)
     board.publish(newer)
