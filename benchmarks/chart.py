@@ -30,6 +30,7 @@ ORDER = (
     "circus",
     "bots-runtime",
     "bots-runtime-raw",
+    "bots-runtime-alt",
     "reference-http",
 )
 

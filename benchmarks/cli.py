@@ -37,6 +37,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--out", type=Path, help="output dir (default benchmarks/results; smoke: results/tmp/smoke)"
     )
+    run.add_argument(
+        "--runtime-src",
+        type=Path,
+        help="also run the bots_runtime package under DIR as row bots-runtime-alt (A/B)",
+    )
     rep = sub.add_parser("report", help="rebuild tables, chart and page from a results JSON")
     rep.add_argument("results", type=Path)
     rep.add_argument("--out", type=Path)
@@ -96,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.lines:
         sizes = replace(sizes, lines=args.lines)
     out = args.out or (SMOKE_RESULTS if args.smoke else RESULTS)
-    doc = harness.run(sizes, args.only, args.bench, "smoke" if args.smoke else "full")
+    mode = "smoke" if args.smoke else "full"
+    doc = harness.run(sizes, args.only, args.bench, mode, args.runtime_src)
     write(doc, out)
     print(f"results in {out}/README.md", file=sys.stderr)
     return 1 if doc["errors"] else 0

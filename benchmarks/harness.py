@@ -6,6 +6,7 @@ to the next, so slow drift of the machine spreads over all rows instead of biasi
 
 from __future__ import annotations
 
+import compileall
 import datetime as dt
 import os
 import platform
@@ -84,12 +85,19 @@ def _bench_reason(bench: str) -> str:
     return ""
 
 
-def run(sizes: Sizes, only: set[str] | None, benches: set[str] | None, mode: str) -> dict[str, Any]:
+def run(
+    sizes: Sizes,
+    only: set[str] | None,
+    benches: set[str] | None,
+    mode: str,
+    alt_src: Path | None = None,
+) -> dict[str, Any]:
     """Measure everything that applies; return the JSON-ready document."""
     become_subreaper()
     started_at = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
-    variants = [v for v in peers.discover() if only is None or v.name in only]
+    _compile_runtime([peers.REPO, *([alt_src] if alt_src else [])])
+    variants = [v for v in peers.discover(alt_src) if only is None or v.name in only]
     results = Results({}, {}, {})
     for v in variants:
         if not v.available:
@@ -127,6 +135,19 @@ def run(sizes: Sizes, only: set[str] | None, benches: set[str] | None, mode: str
         "errors": results.errors,
         "skipped": results.skipped,
     }
+
+
+def _compile_runtime(roots: list[Path]) -> None:
+    """Cache the runtime's bytecode first, as an installed image has it.
+
+    With PYTHONDONTWRITEBYTECODE set (as in some sandboxes and CI) or after an edit, every
+    start would otherwise compile the changed modules again, which inflates start-up and RSS.
+    compileall writes the cache regardless of that variable.
+    """
+    for root in roots:
+        package = root / "bots_runtime"
+        if package.is_dir():
+            compileall.compile_dir(package, quiet=1)
 
 
 def _run_bench(

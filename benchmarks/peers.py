@@ -138,10 +138,12 @@ def runtime_argv(child_logs: str, port: int) -> list[str]:
     ]
 
 
-def _runtime(child_logs: str) -> Callable[[list[str], Path, dict[str, str]], Launch]:
+def _runtime(
+    child_logs: str, src: Path = REPO
+) -> Callable[[list[str], Path, dict[str, str]], Launch]:
     def build(child: list[str], _workdir: Path, env: dict[str, str]) -> Launch:
         port = free_port()
-        env = {**env, "PYTHONPATH": str(REPO)}
+        env = {**env, "PYTHONPATH": str(src)}
         return Launch([*runtime_argv(child_logs, port), *child], env, port)
 
     return build
@@ -152,8 +154,12 @@ def _reference(_child: list[str], _workdir: Path, env: dict[str, str]) -> Launch
     return Launch([sys.executable, str(REFERENCE_SERVER), str(port)], env, port)
 
 
-def discover() -> list[Variant]:
-    """Every row, in table order; missing tools are marked unavailable with the reason."""
+def discover(alt_src: Path | None = None) -> list[Variant]:
+    """Every row, in table order; missing tools are marked unavailable with the reason.
+
+    `alt_src`, a directory holding another `bots_runtime` package (a patched copy), adds the
+    row `bots-runtime-alt`, so a change can be judged against the current code in one run.
+    """
     all_supervised = frozenset({LIFE, ZOMBIES, FLOOD})
     variants = [
         Variant(
@@ -238,6 +244,20 @@ def discover() -> list[Variant]:
             _reference,
         ),
     ]
+    if alt_src is not None:
+        ok = (alt_src / "bots_runtime" / "cli.py").exists()
+        variants.append(
+            Variant(
+                "bots-runtime-alt",
+                runtime_version.removeprefix("bots-runtime "),
+                str(alt_src),
+                "as bots-runtime, from the --runtime-src copy",
+                frozenset({LIFE, ZOMBIES, FLOOD, READYZ}),
+                _runtime("wrap", alt_src),
+                available=ok and runtime_ok,
+                reason="" if ok else f"no bots_runtime/cli.py under {alt_src}",
+            )
+        )
     return variants
 
 

@@ -72,6 +72,7 @@ ROW_ORDER = (
     "circus",
     "bots-runtime",
     "bots-runtime-raw",
+    "bots-runtime-alt",
     "reference-http",
     "exec-probe-django",
     "exec-python-floor",
