@@ -99,19 +99,31 @@ class Supervisor:
             self._force.set()
             return
         now = self._clock()
+        plan = self._spec.stop
         self._board.publish(state.stop_requested(self._board.snapshot, now))
         self._stop.set()
+        child = self._child
+        schedule = _schedule(plan.steps, plan.timeout)
+        first = None
+        if child is not None and plan.drain_delay <= 0 and schedule and schedule[0][0] <= 0:
+            # The common case (no drain, a step at 0 s) signals right here, before any logging
+            # or task start: the child hears SIGTERM within a fraction of a millisecond.
+            first = schedule.pop(0)
+            self._deadline = now + plan.timeout
+            self._send_step(first[1], child)
         self._log.info(
             "stop requested",
             signal=signal_name(signum),
-            drain_delay=self._spec.stop.drain_delay,
-            stop_timeout=self._spec.stop.timeout,
+            drain_delay=plan.drain_delay,
+            stop_timeout=plan.timeout,
         )
-        if self._child is None:
+        if child is None:
             self._idle_stop = True
             return
+        if first is not None:
+            self._log_step(first[1], child, first[0])
         if self._tg is not None:
-            self._tg.start_soon(self._stop_sequence)
+            self._tg.start_soon(self._stop_sequence, schedule, now if first else None)
 
     # --- main loop ----------------------------------------------------------------------
 
@@ -259,32 +271,46 @@ class Supervisor:
                 await self._force.wait()
         return self._force.is_set()
 
-    async def _stop_sequence(self) -> None:
+    async def _stop_sequence(self, schedule: list[tuple[float, int]], start: float | None) -> None:
+        """Drain (unless already past it), send each due step, SIGKILL at the deadline."""
         plan = self._spec.stop
-        if await self._sleep_unless_forced(plan.drain_delay):
-            self._kill_everything("forced")
-            return
-        start = self._clock()
-        self._deadline = start + plan.timeout
-        for at, signum in _schedule(plan.steps, plan.timeout):
+        if start is None:
+            if await self._sleep_unless_forced(plan.drain_delay):
+                self._kill_everything("forced")
+                return
+            start = self._clock()
+            self._deadline = start + plan.timeout
+        deadline = start + plan.timeout
+        for at, signum in schedule:
             if await self._sleep_unless_forced(start + at - self._clock()):
                 break
             current = self._child
             if current is None:
                 return
-            sent = signals.rewrite(signum, self._spec.signal_rewrite)
-            if sent:
-                self._send(sent, current.pid, group=plan.to_group)
-                self._log.info(
-                    "stop signal sent",
-                    signal=signal_name(sent),
-                    pid=current.pid,
-                    group=plan.to_group,
-                    at=round(at, 3),
-                )
-        forced = await self._sleep_unless_forced(self._deadline - self._clock())
+            if self._send_step(signum, current):
+                self._log_step(signum, current, at)
+        forced = await self._sleep_unless_forced(deadline - self._clock())
         if self._child is not None:
             self._kill_everything("forced" if forced else "stop timeout")
+
+    def _send_step(self, signum: int, child: Child) -> bool:
+        """Send one stop step (after the rewrite table); False when rewritten to nothing."""
+        sent = signals.rewrite(signum, self._spec.signal_rewrite)
+        if not sent:
+            return False
+        self._send(sent, child.pid, group=self._spec.stop.to_group)
+        return True
+
+    def _log_step(self, signum: int, child: Child, at: float) -> None:
+        sent = signals.rewrite(signum, self._spec.signal_rewrite)
+        if sent:
+            self._log.info(
+                "stop signal sent",
+                signal=signal_name(sent),
+                pid=child.pid,
+                group=self._spec.stop.to_group,
+                at=round(at, 3),
+            )
 
     def _kill_everything(self, reason: str) -> None:
         pids = children_pids()
