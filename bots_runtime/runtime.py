@@ -65,15 +65,18 @@ async def serve(launch: Launch, outputs: Outputs | None = None) -> int:
     dispatch = _router(reaper, supervisor)
 
     async def signal_loop(receiver: AsyncIterator[int]) -> None:
+        # Signals that came before the event loop are replayed first, once the supervisor
+        # knows its child; the receiver has queued everything since, in order.
+        await supervisor.accepting.wait()
+        for signum in launch.early_signals:
+            dispatch(signum)
+        launch.early_signals.clear()
         async for signum in receiver:
             dispatch(signum)
 
     async with anyio.create_task_group() as tg:
         caught = cast("tuple[signal.Signals, ...]", signals.caught_signals())
         with anyio.open_signal_receiver(*caught) as receiver:
-            for signum in launch.early_signals:
-                dispatch(signum)
-            launch.early_signals.clear()
             tg.start_soon(signal_loop, receiver)
             if launch.sock is not None:
                 await _start_http(tg, launch, board, log)

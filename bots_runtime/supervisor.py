@@ -75,6 +75,9 @@ class Supervisor:
         self._force = anyio.Event()
         self._deadline: float | None = None
         self._idle_stop = False
+        #: Set once the first child is registered: commands sent before that would not know
+        #: the child yet, so the signal task waits for it before replaying early signals.
+        self.accepting = anyio.Event()
         self._relays_open = 0
         self._relays_done = anyio.Event()
         self._tg: TaskGroup | None = None
@@ -143,6 +146,8 @@ class Supervisor:
                 child = first if first is not None else self._spawn()
             except child_mod.SpawnError as err:
                 self._log.error("cannot start child", error=str(err), code=err.code)
+                self.accepting.set()
+                await self._leftovers()
                 return err.code
             first = None
             status = await self._run_one(child)
@@ -190,6 +195,7 @@ class Supervisor:
         self._log.info(
             "child started", pid=child.pid, argv=list(self._spec.argv), start=snap.starts
         )
+        self.accepting.set()
         done = anyio.Event()
         self._start_relays(child, done)
         timer = anyio.CancelScope()

@@ -153,3 +153,26 @@ def test_stop_during_backoff_exits_cleanly_without_waiting(
     wait_until(lambda: rt.runtime_events("restarting"))
     rt.signal(signal.SIGTERM)
     assert rt.wait(10) == 0
+
+
+def test_sigterm_before_the_event_loop_is_replayed_to_the_child(
+    runtime: RuntimeFactory,
+) -> None:
+    """1. SIGTERM as soon as the child exists (the runtime is still importing its HTTP stack)
+    2. the signal is recorded, replayed once the supervisor runs, and stops the child at once
+    3. the child's status (killed by SIGTERM) comes out, long before the 10 s deadline."""
+    rt = runtime("--stop-timeout", "10", "--port", "0", "run", "--", "sleep", "30")
+    wait_until(lambda: children_of(rt.pid), timeout=10, interval=0.001)
+    start = time.monotonic()
+    rt.signal(signal.SIGTERM)
+    assert rt.wait(15) == 128 + signal.SIGTERM
+    assert time.monotonic() - start < 3
+    assert rt.runtime_events("stop requested")
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return [int(p) for p in handle.read().split()]
+    except OSError:
+        return []
