@@ -104,6 +104,8 @@ def stop_requested(snap: Snapshot, now: float) -> Snapshot:
     """A stop began: readiness fails at once, the phase says STOPPING while a child lives."""
     if snap.stop_requested:
         return snap
+    if snap.phase in FINAL_PHASES:
+        return replace(snap, stop_requested=True, draining=True)
     phase = Phase.STOPPING if snap.alive else Phase.EXITED
     return replace(snap, stop_requested=True, draining=True, phase=phase, since=now)
 

@@ -103,6 +103,7 @@ class Supervisor:
             return
         now = self._clock()
         plan = self._spec.stop
+        in_backoff = self._board.snapshot.phase is state.Phase.BACKOFF
         self._board.publish(state.stop_requested(self._board.snapshot, now))
         self._stop.set()
         child = self._child
@@ -121,7 +122,8 @@ class Supervisor:
             stop_timeout=plan.timeout,
         )
         if child is None:
-            self._idle_stop = True
+            # In back-off the stop is clean (0); after a final exit the child's code stands.
+            self._idle_stop = in_backoff
             return
         if first is not None:
             self._log_step(first[1], child, first[0])

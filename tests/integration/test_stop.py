@@ -176,3 +176,21 @@ def children_of(pid: int) -> list[int]:
             return [int(p) for p in handle.read().split()]
     except OSError:
         return []
+
+
+def test_stop_while_waiting_for_leftovers_keeps_the_childs_code(
+    runtime: RuntimeFactory, child_cmd: ChildCmd
+) -> None:
+    """The child exits 3 leaving an orphan; a SIGTERM during the wait still reports 3."""
+    rt = runtime(
+        "--port",
+        "0",
+        "--stop-timeout",
+        "10",
+        "run",
+        "--",
+        *child_cmd("--orphans", "1", "--orphan-sleep", "30", "--then-exit", "3"),
+    )
+    rt.wait_event("waiting for leftover processes")
+    rt.signal(signal.SIGTERM)
+    assert rt.wait(20) == 3

@@ -119,3 +119,11 @@ def test_board_has_one_writer_and_readers_see_the_latest() -> None:
     assert board.snapshot is newer
     with pytest.raises(AttributeError):
         board.snapshot = newer  # type: ignore[misc]
+
+
+def test_stop_after_a_final_exit_keeps_the_phase() -> None:
+    """A stop during the wait for leftovers must not turn FATAL into EXITED."""
+    snap = Snapshot(service="s", phase=Phase.FATAL)
+    snap = state.stop_requested(snap, 1)
+    assert snap.phase is Phase.FATAL
+    assert snap.draining
