@@ -189,7 +189,8 @@ class Supervisor:
         assert self._tg is not None  # noqa: S101 - run() sets it before the lifecycle starts
         self._reaper.watch(child.pid)
         self._child = child
-        self._pgids.append(child.pid)
+        # Groups of earlier children are kept only while something in them lives (leftovers).
+        self._pgids = [g for g in self._pgids if group_alive(g)] + [child.pid]
         snap = state.spawned(
             self._board.snapshot, child.pid, child.spawned_mono, child.spawned_wall
         )
