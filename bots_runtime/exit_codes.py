@@ -20,6 +20,10 @@ from __future__ import annotations
 import os
 import signal
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 OK = 0
 USAGE = 64
@@ -67,7 +71,7 @@ class ExitStatus:
         """A bounded label for metrics: `exited` or `killed`."""
         return "killed" if self.signal is not None else "exited"
 
-    def describe(self, meanings: dict[int, str] | None = None) -> str:
+    def describe(self, meanings: Mapping[int, str] | None = None) -> str:
         """A human sentence, with the service's own meaning of the code when known."""
         if self.signal is not None:
             name = signal_name(self.signal)

@@ -97,7 +97,7 @@ def with_user_settings(spec: ServiceSpec, config: RuntimeConfig) -> ServiceSpec:
     )
 
 
-def describe(spec: ServiceSpec, ports: Mapping[str, int] | None = None) -> str:
+def describe(spec: ServiceSpec) -> str:
     """A readable plan for `bots-runtime check`: what runs, how it stops, what is checked."""
     stop = spec.stop
     lines = [
@@ -130,5 +130,5 @@ def describe(spec: ServiceSpec, ports: Mapping[str, int] | None = None) -> str:
         + (f": {c.description}" if c.description else "")
         for c in spec.checks
     )
-    lines.extend(f"port: {name} {port}" for name, port in sorted((ports or spec.ports).items()))
+    lines.extend(f"port: {name} {port}" for name, port in sorted(spec.ports.items()))
     return "\n".join(lines)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
 
     from bots_runtime.exit_codes import ExitStatus
+    from bots_runtime.http import HttpServer
     from bots_runtime.spec import ServiceSpec
 
 PUSH_TIMEOUT = 5.0
@@ -129,8 +130,8 @@ async def _start_http(
     log.info("health server listening", host=host, port=port)
 
 
-async def _serve_http(server: object, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-    await server.serve(task_status=task_status)  # type: ignore[attr-defined]
+async def _serve_http(server: HttpServer, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+    await server.serve(task_status=task_status)
 
 
 async def _push(url: str, snap: Snapshot, code: int, log: FilteringBoundLogger) -> None:

@@ -109,12 +109,13 @@ class Supervisor:
         child = self._child
         schedule = _schedule(plan.steps, plan.timeout)
         first = None
+        sent_first = 0
         if child is not None and plan.drain_delay <= 0 and schedule and schedule[0][0] <= 0:
             # The common case (no drain, a step at 0 s) signals right here, before any logging
             # or task start: the child hears SIGTERM within a fraction of a millisecond.
             first = schedule.pop(0)
             self._deadline = now + plan.timeout
-            self._send_step(first[1], child)
+            sent_first = self._send_step(first[1], child)
         self._log.info(
             "stop requested",
             signal=signal_name(signum),
@@ -125,8 +126,8 @@ class Supervisor:
             # In back-off the stop is clean (0); after a final exit the child's code stands.
             self._idle_stop = in_backoff
             return
-        if first is not None:
-            self._log_step(first[1], child, first[0])
+        if sent_first and first is not None:
+            self._log_step(sent_first, child, first[0])
         if self._tg is not None:
             self._tg.start_soon(self._stop_sequence, schedule, now if first else None)
 
@@ -296,30 +297,28 @@ class Supervisor:
             current = self._child
             if current is None:
                 return
-            if self._send_step(signum, current):
-                self._log_step(signum, current, at)
+            sent = self._send_step(signum, current)
+            if sent:
+                self._log_step(sent, current, at)
         forced = await self._sleep_unless_forced(deadline - self._clock())
         if self._child is not None:
             self._kill_everything("forced" if forced else "stop timeout")
 
-    def _send_step(self, signum: int, child: Child) -> bool:
-        """Send one stop step (after the rewrite table); False when rewritten to nothing."""
-        sent = signals.rewrite(signum, self._spec.signal_rewrite)
-        if not sent:
-            return False
-        self._send(sent, child.pid, group=self._spec.stop.to_group)
-        return True
-
-    def _log_step(self, signum: int, child: Child, at: float) -> None:
+    def _send_step(self, signum: int, child: Child) -> int:
+        """Send one stop step after the rewrite table; the signal sent, 0 if it was dropped."""
         sent = signals.rewrite(signum, self._spec.signal_rewrite)
         if sent:
-            self._log.info(
-                "stop signal sent",
-                signal=signal_name(sent),
-                pid=child.pid,
-                group=self._spec.stop.to_group,
-                at=round(at, 3),
-            )
+            self._send(sent, child.pid, group=self._spec.stop.to_group)
+        return sent
+
+    def _log_step(self, sent: int, child: Child, at: float) -> None:
+        self._log.info(
+            "stop signal sent",
+            signal=signal_name(sent),
+            pid=child.pid,
+            group=self._spec.stop.to_group,
+            at=round(at, 3),
+        )
 
     def _kill_everything(self, reason: str) -> None:
         pids = children_pids()
@@ -384,7 +383,7 @@ class Supervisor:
         uptime = None
         if snap.spawned_mono is not None:
             uptime = round(snap.since - snap.spawned_mono, 3)
-        meaning = status.describe(dict(self._spec.exit_meanings))
+        meaning = status.describe(self._spec.exit_meanings)
         fields = {"code": status.code, "signal": None, "uptime": uptime, "phase": snap.phase.value}
         if status.signal is not None:
             fields["signal"] = signal_name(status.signal)

@@ -79,7 +79,7 @@ def test_stderr_and_stdout_are_labelled(runtime: RuntimeFactory) -> None:
 def test_console_format_is_readable(runtime: RuntimeFactory) -> None:
     rt = run_to_end(runtime, "--log-format", "console", "run", "--", PYTHON, "-c", "print('hello')")
     text = b"".join(rt.stdout).decode()
-    assert "out | hello" in text.replace("stdout | hello", "out | hello")
+    assert "stdout | hello" in text
     assert "child exited" in text
     assert not text.lstrip().startswith("{")
 
