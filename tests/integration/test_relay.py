@@ -174,3 +174,36 @@ def test_own_events_never_cut_a_child_line(runtime: RuntimeFactory, child_cmd: C
     for line in rt.stdout:
         if line.startswith(b"{"):
             json.loads(line)
+
+
+def test_auto_log_format_is_console_on_a_terminal_and_json_otherwise() -> None:
+    """With the default --log-format auto, a TTY stdout gets console text, a pipe gets JSON."""
+    import os  # noqa: PLC0415
+    import pty  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    from support import ROOT  # noqa: PLC0415
+
+    argv = [PYTHON, "-m", "bots_runtime", "--port", "0", "run", "--", PYTHON, "-c", "print(1)"]
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, stdout=slave, stderr=subprocess.DEVNULL, cwd=ROOT)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO once the last writer is gone
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(30) == 0
+    tty_text = b"".join(chunks).decode(errors="replace")
+    assert "child exited" in tty_text
+    assert not any(line.lstrip().startswith("{") for line in tty_text.splitlines() if line)
+
+    piped = subprocess.run(argv, capture_output=True, cwd=ROOT, timeout=30, check=True)
+    lines = [line for line in piped.stdout.decode().splitlines() if line]
+    assert lines
+    assert all(line.startswith("{") for line in lines)
