@@ -5,8 +5,6 @@ runs the real CLI in a process whose Supervisor methods are wrapped to record mo
 timestamps, sends it SIGTERM from outside, and prints the medians of each step relative
 to the moment the signal was sent:
   python -m benchmarks.stoptrace [RUNS]
-With STOPTRACE_EARLY_KILL=1 it first applies the change proposed in benchmarks/findings.md
-(send a stop step due at offset 0 before publishing and logging) to show its effect.
 """
 
 from __future__ import annotations
@@ -30,10 +28,15 @@ from benchmarks.peers import REPO, child_argv, free_port, runtime_argv
 
 def _inner(trace_path: str, argv: list[str]) -> int:
     """Run the CLI with timestamping wrappers; write the marks to `trace_path`."""
-    from bots_runtime import cli, output, state, supervisor  # noqa: PLC0415
+    from bots_runtime import cli  # noqa: PLC0415
+    from bots_runtime.core import state  # noqa: PLC0415
+    from bots_runtime.process import output, tree  # noqa: PLC0415
+    from bots_runtime.supervision import stop, supervisor  # noqa: PLC0415
 
     marks: list[tuple[str, float]] = []
     cls: Any = supervisor.Supervisor
+    sequence: Any = stop.StopSequence
+    children: Any = tree.ChildTree
 
     def mark(name: str, fn: Any) -> Any:
         @functools.wraps(fn)
@@ -46,10 +49,9 @@ def _inner(trace_path: str, argv: list[str]) -> int:
 
         return wrapper
 
-    if os.environ.get("STOPTRACE_EARLY_KILL"):
-        cls.request_stop = _early_kill(cls.request_stop)
     cls.request_stop = mark("Supervisor.request_stop", cls.request_stop)
-    cls._send = mark("Supervisor._send (kill)", cls._send)
+    sequence.begin = mark("StopSequence.begin", sequence.begin)
+    children.send = mark("ChildTree.send (kill)", children.send)
     board: Any = state.Board
     board.publish = mark("Board.publish", board.publish)
     out: Any = output.Output
@@ -57,21 +59,6 @@ def _inner(trace_path: str, argv: list[str]) -> int:
     code = cli.main(argv, fast_exit=False)
     Path(trace_path).write_text(json.dumps(marks))
     return code
-
-
-def _early_kill(request_stop: Any) -> Any:
-    """The proposed change, as an experiment: send a step at offset 0 before any bookkeeping."""
-
-    @functools.wraps(request_stop)
-    def wrapper(self: Any, signum: int) -> None:
-        plan = self._spec.stop
-        first = plan.steps[0] if plan.steps else None
-        child = self._child
-        if not self._stop.is_set() and child and first and first.at == 0 and not plan.drain_delay:
-            self._send(int(first.signal), child.pid, group=plan.to_group)
-        request_stop(self, signum)
-
-    return wrapper
 
 
 def _once(root: Path, channel: EventChannel) -> dict[str, float]:

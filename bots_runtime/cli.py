@@ -12,14 +12,17 @@ import os
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
-from bots_runtime import __version__, exit_codes
+from bots_runtime import __version__, overrides
 from bots_runtime import config as config_mod
 from bots_runtime.config import HelpRequestedError, Invocation, SettingError
+from bots_runtime.core import exit_codes
+from bots_runtime.core import spec as spec_mod
+from bots_runtime.core.childenv import child_env
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from bots_runtime.spec import ServiceSpec
+    from bots_runtime.core.spec import ServiceSpec
 
 
 def _error(message: str) -> None:
@@ -27,25 +30,67 @@ def _error(message: str) -> None:
 
 
 def build_spec(invocation: Invocation) -> ServiceSpec:
-    """The spec for a `run` or Bots service invocation (raises `SettingError`)."""
+    """The spec for a `run` or Bots service invocation: defaults, then the user's settings."""
+    cfg = invocation.config
     if invocation.command == "run":
-        from bots_runtime import plan  # noqa: PLC0415
+        defaults = spec_mod.command(invocation.args, child_env(invocation.environ))
+    else:
+        from bots_runtime.bots import catalogue  # noqa: PLC0415 - only when a Bots service runs
 
-        return plan.generic_spec(invocation)
-    from bots_runtime import services  # noqa: PLC0415 - Bots catalogue only when asked for
+        defaults = catalogue.service_spec(
+            invocation.command,
+            invocation.args,
+            invocation.environ,
+            bots_config=cfg.bots_config,
+            health_port=cfg.options().port or None,
+            pushgateway=cfg.pushgateway,
+        )
+    return overrides.apply(defaults, cfg)
 
-    return services.bots_spec(invocation.command, invocation)
+
+def describe(spec: ServiceSpec) -> str:
+    """A readable plan for `bots-runtime check`: what runs, how it stops, what is checked."""
+    stop = spec.stop
+    lines = [
+        f"service: {spec.name}",
+        "command: " + " ".join(spec.argv),
+        (
+            f"restart: {spec.restart.policy.value} (max {spec.restart.max_restarts} quick"
+            f" failures, start period {spec.restart.start_period:g}s, min uptime"
+            f" {spec.restart.min_uptime:g}s)"
+        ),
+        f"stop: drain {stop.drain_delay:g}s, then "
+        + ", ".join(
+            f"{s.signal.name} at {s.offset(stop.timeout):g}s"
+            + (f" every {s.repeat:g}s" if s.repeat else "")
+            for s in stop.steps
+        )
+        + f", SIGKILL at {stop.timeout:g}s"
+        + (" to the process group" if stop.to_group else " to the child only"),
+        (
+            f"leftover processes: {stop.leftover_signal.name} {stop.leftover_margin:g}s before"
+            " the deadline, then SIGKILL"
+        ),
+        f"budget (drain + stop): {stop.budget:g}s",
+    ]
+    if spec.lock_path:
+        lines.append(f"lock: {spec.lock_path} (held by another run: exit 75)")
+    if spec.success_codes:
+        lines.append("success codes: " + ",".join(str(c) for c in sorted(spec.success_codes)))
+    lines.extend(
+        f"check: {c.name} [{c.level.name}] every {c.interval:g}s, timeout {c.timeout:g}s"
+        + (f": {c.description}" if c.description else "")
+        for c in spec.checks
+    )
+    lines.extend(f"port: {name} {port}" for name, port in sorted(spec.ports.items()))
+    return "\n".join(lines)
 
 
 def _check(invocation: Invocation) -> int:
-    from bots_runtime import plan  # noqa: PLC0415
-
     args = list(invocation.args)
-    if not args or args[0] not in (*config_mod.SERVICE_NAMES, "run") or args[0] == "init-db":
-        _error(
-            "check needs a service: "
-            + ", ".join(n for n in config_mod.SERVICE_NAMES if n != "init-db")
-        )
+    services = [n for n in config_mod.SERVICE_NAMES if n != "init-db"]
+    if not args or args[0] not in (*services, "run"):
+        _error("check needs a service: " + ", ".join(services))
         return exit_codes.USAGE
     rest = args[1:]
     if rest and rest[0] == "--":
@@ -54,46 +99,42 @@ def _check(invocation: Invocation) -> int:
     if target.command == "run" and not target.args:
         _error("check run needs a command: bots-runtime check run CMD [ARGS...]")
         return exit_codes.USAGE
-    spec = build_spec(target)
-    print(plan.describe(spec))
-    print(f"health server: {_health_address(invocation)}")
+    print(describe(build_spec(target)))
+    print(f"health server: {_health_address(invocation.config)}")
     return exit_codes.OK
 
 
-def _health_address(invocation: Invocation) -> str:
-    cfg = invocation.config
-    return "disabled (--port 0)" if cfg.port == 0 else f"{cfg.host}:{cfg.port}"
+def _health_address(cfg: config_mod.RuntimeConfig) -> str:
+    port = cfg.options().port
+    if port is None:
+        return "disabled (--port 0)"
+    return f"{cfg.host}:{port or 'any free port (--port auto)'}"
 
 
 def _shell(invocation: Invocation) -> NoReturn:
-    from bots_runtime import services  # noqa: PLC0415
+    from bots_runtime.bots import catalogue  # noqa: PLC0415
 
-    argv = services.shell_argv(invocation)
-    env = services.shell_env(invocation)
+    argv = catalogue.shell_argv(invocation.args, invocation.environ)
+    env = catalogue.shell_env(invocation.environ, bots_config=invocation.config.bots_config)
     try:
         os.execvpe(argv[0], argv, env)  # noqa: S606 - the shell command's whole point
     except OSError as err:
         _error(f"{argv[0]}: {err.strerror}")
-        code = (
-            exit_codes.NOT_FOUND
-            if isinstance(err, FileNotFoundError)
-            else exit_codes.NOT_EXECUTABLE
-        )
-        raise SystemExit(code) from None
+        raise SystemExit(exit_codes.exec_error_code(err)) from None
 
 
 def _supervise(invocation: Invocation, *, fast_exit: bool) -> int:
-    from bots_runtime.launch import LaunchError, prepare  # noqa: PLC0415
+    from bots_runtime.process.launch import LaunchError, prepare  # noqa: PLC0415
 
     spec = build_spec(invocation)
     try:
-        launch = prepare(spec, invocation.config)
+        launch = prepare(spec, invocation.config.options())
     except LaunchError as err:
         _error(str(err))
         return err.code
     import anyio  # noqa: PLC0415 - imported once the child is already running
 
-    from bots_runtime import runtime  # noqa: PLC0415
+    from bots_runtime.supervision import runtime  # noqa: PLC0415
 
     code = anyio.run(runtime.serve, launch, backend="asyncio")
     if fast_exit:
@@ -107,19 +148,20 @@ def _supervise(invocation: Invocation, *, fast_exit: bool) -> int:
 
 def _dispatch(invocation: Invocation, *, fast_exit: bool) -> int:
     command = invocation.command
+    cfg = invocation.config
     if command == "probe":
-        from bots_runtime import probe  # noqa: PLC0415
+        from bots_runtime.web import client  # noqa: PLC0415
 
-        cfg = invocation.config
-        return probe.main(invocation.args[0], cfg.host, cfg.port, cfg.timeout)
+        port = client.port_from_file(cfg.port_file) if cfg.port_file else cfg.port
+        return client.main(invocation.args[0], cfg.host, port, cfg.timeout)
     if command == "check":
         return _check(invocation)
     if command == "shell":
         _shell(invocation)
     if command == "init-db":
-        from bots_runtime import initdb  # noqa: PLC0415
+        from bots_runtime.bots import initdb  # noqa: PLC0415
 
-        return initdb.main(invocation)
+        return initdb.main(cfg.bots_config, invocation.environ)
     return _supervise(invocation, fast_exit=fast_exit)
 
 

@@ -8,49 +8,32 @@ environment as an argument, which is also how the tests inject it.
 
 from __future__ import annotations
 
-import enum
 import signal
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from bots_runtime import exit_codes
+from bots_runtime.bots import SERVICES
+from bots_runtime.core import exit_codes
+from bots_runtime.core.childenv import ENV_PREFIX
+from bots_runtime.core.errors import SettingError
+from bots_runtime.core.health import ENDPOINTS
+from bots_runtime.core.options import LOG_LEVELS, ChildLogs, LogFormat, RuntimeOptions
+from bots_runtime.core.spec import RestartPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-ENV_PREFIX = "BOTS_RUNTIME_"
-SERVICE_NAMES = ("webserver", "engine", "jobqueueserver", "dirmonitor", "init-db")
+__all__ = ["SettingError"]
+
+SERVICE_NAMES = (*SERVICES, "init-db")
 COMMANDS = ("run", "probe", "check", "shell", *SERVICE_NAMES)
 DEFAULT_PORT = 8099
+AUTO_PORT = "auto"
+#: `port` when the user asked for `auto`: any free port, chosen by the kernel at bind time.
+ANY_FREE_PORT = -1
 DEFAULT_BOTS_CONFIG = "/var/lib/bots/config"
-
-
-class SettingError(Exception):
-    """A bad setting; `code` is the documented exit code (64 usage, 78 configuration)."""
-
-    def __init__(self, message: str, code: int = exit_codes.CONFIG) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class LogFormat(enum.Enum):
-    """How the runtime renders its own events."""
-
-    AUTO = "auto"
-    JSON = "json"
-    CONSOLE = "console"
-
-
-class ChildLogs(enum.Enum):
-    """`wrap`: each child line becomes a JSON event; `raw`: bytes pass through unchanged."""
-
-    WRAP = "wrap"
-    RAW = "raw"
-
-
-LOG_LEVELS = ("debug", "info", "warning", "error")
-RESTART_CHOICES = ("never", "on-failure", "always")
-PROBE_TARGETS = ("healthz", "livez", "readyz")
+RESTART_CHOICES = tuple(policy.value for policy in RestartPolicy)
+PROBE_TARGETS = tuple(ENDPOINTS)
 
 
 # --- value parsers: each returns the value or raises ValueError with what is allowed ----------
@@ -147,6 +130,17 @@ def parse_codes(text: str) -> frozenset[int]:
     return frozenset(codes)
 
 
+def parse_port(text: str) -> int:
+    """A port number, 0 for no health server, or `auto` for any free port."""
+    if text.strip().lower() == AUTO_PORT:
+        return ANY_FREE_PORT
+    try:
+        return _integer(0, 65535)(text)
+    except ValueError:
+        msg = f"expected a port number from 0 to 65535 (0 disables the server) or {AUTO_PORT}"
+        raise ValueError(msg) from None
+
+
 def _text(text: str) -> str:
     if not text.strip():
         msg = "expected a non-empty value"
@@ -162,8 +156,6 @@ class Setting:
     parser: Callable[[str], Any]
     help: str
     metavar: str = "VALUE"
-    flag_only: bool = False
-    is_bool: bool = False
     repeatable: bool = False
     env: str | None = None
     shown_default: str = ""
@@ -272,10 +264,17 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "port",
-        _integer(0, 65535),
-        "port of the health and metrics server; 0 disables it",
+        parse_port,
+        "port of the health and metrics server; 0 disables it, auto takes any free port",
         "PORT",
         shown_default=str(DEFAULT_PORT),
+    ),
+    Setting(
+        "port_file",
+        _text,
+        "write the health server's port number to FILE once it is bound",
+        "FILE",
+        shown_default="none",
     ),
     Setting(
         "subreaper",
@@ -332,11 +331,29 @@ class RuntimeConfig:
     child_logs: ChildLogs = ChildLogs.WRAP
     host: str = "0.0.0.0"
     port: int = DEFAULT_PORT
+    port_file: str | None = None
     subreaper: bool = True
     single_child: bool = False
     bots_config: str = DEFAULT_BOTS_CONFIG
     pushgateway: str | None = None
     timeout: float = 1.0
+
+    def options(self) -> RuntimeOptions:
+        """The runtime's own settings; `--port 0` (no server) becomes `None`, `auto` 0."""
+        port: int | None = self.port
+        if self.port == 0:
+            port = None
+        elif self.port == ANY_FREE_PORT:
+            port = 0
+        return RuntimeOptions(
+            host=self.host,
+            port=port,
+            port_file=self.port_file,
+            subreaper=self.subreaper,
+            log_format=self.log_format,
+            log_level=self.log_level,
+            child_logs=self.child_logs,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,7 +474,7 @@ def parse(argv: list[str] | tuple[str, ...], environ: Mapping[str, str]) -> Invo
         msg = "run needs a command to supervise: bots-runtime run -- CMD [ARGS...]"
         raise SettingError(msg, exit_codes.USAGE)
     if command == "probe" and (len(tokens) != 1 or tokens[0] not in PROBE_TARGETS):
-        msg = "probe needs one target: healthz, livez or readyz"
+        msg = "probe needs one target: " + ", ".join(PROBE_TARGETS)
         raise SettingError(msg, exit_codes.USAGE)
     values = _from_environ(environ)
     values.update(flags)
@@ -475,7 +492,7 @@ def help_text(version: str) -> str:
         "  bots-runtime [OPTIONS] SERVICE [OPTIONS] [-- ARGS]   a Bots service",
         "  bots-runtime [OPTIONS] run [OPTIONS] -- CMD [ARGS]   any command",
         "  bots-runtime [OPTIONS] CMD [ARGS]                    same as run -- CMD ARGS",
-        "  bots-runtime probe {healthz,readyz} [--port P] [--timeout S]",
+        "  bots-runtime probe {" + ",".join(PROBE_TARGETS) + "} [--port P] [--timeout S]",
         "  bots-runtime check SERVICE                           validate, print the plan",
         "  bots-runtime shell [-- ARGS]                         a shell in the same environment",
         "",
@@ -491,7 +508,7 @@ def help_text(version: str) -> str:
         "  -h, --help        show this help",
         "  -V, --version     print the version",
         "",
-        "exit codes: the child's code, or 128+N if killed by signal N; 64 usage, 69 port in use,",
-        "70 internal, 75 engine lock held, 78 configuration, 126 not executable, 127 not found.",
+        "exit codes: the child's code, or 128+N if killed by signal N; the runtime's own:",
+        *(f"  {code} {meaning}" for code, meaning in exit_codes.RUNTIME_CODES.items()),
     ]
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Shared fixtures; the helpers themselves live in `support.py` (importable from any test)."""
+"""Shared fixtures; the helpers themselves live in `tests.support`."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from support import CHILD, PYTHON, RuntimeProcess
+
+from tests.support import CHILD, PYTHON, RuntimeProcess
 
 
 @pytest.fixture(name="runtime")
 def _runtime() -> Iterator[Callable[..., RuntimeProcess]]:
+    """Start `bots-runtime ARGS`; whatever is still running at the end is killed."""
     started: list[RuntimeProcess] = []
 
     def start(*args: str, env: dict[str, str] | None = None, **popen: Any) -> RuntimeProcess:

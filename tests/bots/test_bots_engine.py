@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from bots_fixtures import bots_dir_fixture, run_runtime_fixture  # noqa: F401 - pytest fixtures
-from bots_kit import BotsDir, StartRuntime, run_cli, wait_until
+
+from tests.bots.kit import BotsDir, StartRuntime, run_cli
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.bots, pytest.mark.slow]
 
@@ -33,7 +34,7 @@ def started(marker: os.PathLike[str]) -> bool:
 def test_run_exits_with_engine_code(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
     """An engine run with nothing to do: the runtime exits 0, the child is never restarted."""
     runtime = run_runtime(["engine"], bots_dir.env())
-    assert runtime.wait_exit(30) == 0, runtime.output()
+    assert runtime.wait(30) == 0, runtime.output()
     assert len(runtime.find("child started")) == 1
 
 
@@ -50,7 +51,7 @@ def test_stop_mid_run_leaves_no_mutex(run_runtime: StartRuntime, bots_dir: BotsD
     assert start_time is not None
     assert abs(start_time - time.time()) < 30
     sent = runtime.signal(signal.SIGTERM)
-    code = runtime.wait_exit(10)
+    code = runtime.wait(10)
     took = time.monotonic() - sent
     assert code == 2, runtime.output()
     assert took < 6.0
@@ -58,7 +59,7 @@ def test_stop_mid_run_leaves_no_mutex(run_runtime: StartRuntime, bots_dir: BotsD
     assert bots_dir.mutex_rows() == 0
     deactivate_routes(bots_dir)
     after = run_runtime(["engine"], bots_dir.env())
-    assert after.wait_exit(30) == 0, after.output()
+    assert after.wait(30) == 0, after.output()
     assert "database is locked" not in after.output()
 
 
@@ -68,7 +69,7 @@ def test_sigint_repeats_through_route_parts(run_runtime: StartRuntime, bots_dir:
     runtime = run_runtime(["--stop-timeout", "8", "engine"], bots_dir.env())
     wait_until(lambda: started(marker), 15, "the route to start")
     sent = runtime.signal(signal.SIGTERM)
-    code = runtime.wait_exit(12)
+    code = runtime.wait(12)
     took = time.monotonic() - sent
     assert code == 2, runtime.output()
     assert marker.read_text().split() == ["start", "interrupted", "start", "interrupted"]
@@ -83,12 +84,12 @@ def test_killed_engine_is_not_restarted(run_runtime: StartRuntime, bots_dir: Bot
     runtime = run_runtime(["engine"], bots_dir.env())
     wait_until(lambda: started(marker), 15, "the route to start")
     os.kill(runtime.child_pid(), signal.SIGKILL)
-    assert runtime.wait_exit(10) == 137
+    assert runtime.wait(10) == 137
     assert len(runtime.find("child started")) == 1
     assert bots_dir.mutex_rows() == 1
     deactivate_routes(bots_dir)
     after = run_runtime(["engine"], bots_dir.env())
-    assert after.wait_exit(30) == 0
+    assert after.wait(30) == 0
     assert "database is locked" in after.output()
 
 
@@ -104,7 +105,7 @@ def test_two_engines_one_runs(run_runtime: StartRuntime, bots_dir: BotsDir) -> N
     assert took < 3.0
     assert ".bots-engine.lock" in second.stderr
     assert "child started" not in second.stderr
-    assert first.wait_exit(30) == 0
+    assert first.wait(30) == 0
     assert marker.read_text().split() == ["start", "end"]
 
 
@@ -131,6 +132,6 @@ def test_inherited_ignored_sigint_is_reset(run_runtime: StartRuntime, bots_dir: 
     engine = runtime.child_pid()
     assert sig_mask(engine, "SigCgt") & (1 << (signal.SIGINT - 1)), "Python must catch SIGINT"
     runtime.signal(signal.SIGTERM)
-    assert runtime.wait_exit(10) == 2, runtime.output()
+    assert runtime.wait(10) == 2, runtime.output()
     assert marker.read_text().split() == ["start", "interrupted"]
     assert bots_dir.mutex_rows() == 0

@@ -7,11 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from bots_fixtures import bots_dir_fixture  # noqa: F401 - pytest fixtures
-from bots_kit import BotsDir, remove_ini, run_cli
 
-from bots_runtime import botsenv
+from bots_runtime.bots import environment as botsenv
 from bots_runtime.config import SettingError
+from tests.bots.kit import BotsDir, remove_ini, run_cli
 
 pytestmark = pytest.mark.bots
 

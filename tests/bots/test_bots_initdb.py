@@ -11,10 +11,12 @@ from contextlib import closing
 from typing import TYPE_CHECKING
 
 import pytest
-from bots_kit import BASE_PATH, ROOT, VENV_BIN, free_port, have_bots, run_cli
 
-from bots_runtime import botsenv, config, initdb
-from bots_runtime.lock import RunLock
+from bots_runtime.bots import environment as botsenv
+from bots_runtime.bots import initdb
+from bots_runtime.process.lock import RunLock
+from tests.bots.kit import BASE_PATH, ROOT, VENV_BIN, have_bots, run_cli
+from tests.support import free_port
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -37,10 +39,9 @@ def tree_state(root: Path) -> dict[str, tuple[int, str]]:
     return state
 
 
-def init(root: Path, **kwargs: object) -> tuple[int, str]:
-    invocation = config.parse(["init-db"], {"BOTS_CONFIG_DIR": str(root / "config")})
+def init(root: Path, lock_wait: float = initdb.LOCK_WAIT) -> tuple[int, str]:
     out = io.StringIO()
-    code = initdb.main(invocation, out=out, err=out, **kwargs)  # type: ignore[arg-type]
+    code = initdb.main(str(root / "config"), {}, out=out, err=out, lock_wait=lock_wait)
     return code, out.getvalue()
 
 
@@ -130,8 +131,7 @@ class TestIdempotent:
 
     def test_trailing_slash_config(self, tmp_path: Path) -> None:
         """`BOTS_CONFIG_DIR=.../config/` makes the same layout (data folder = its parent)."""
-        invocation = config.parse(["init-db"], {"BOTS_CONFIG_DIR": f"{tmp_path}/d/config/"})
-        assert initdb.main(invocation, out=io.StringIO()) == 0
+        assert initdb.main(f"{tmp_path}/d/config/", {}, out=io.StringIO()) == 0
         assert (tmp_path / "d" / "usersys" / "__init__.py").is_file()
 
 
@@ -163,7 +163,7 @@ class TestConcurrent:
                 sys.executable,
                 "-c",
                 (
-                    "import sys; from bots_runtime.lock import RunLock;"
+                    "import sys; from bots_runtime.process.lock import RunLock;"
                     f"lock = RunLock({str(root / initdb.LOCK_FILE)!r}); lock.acquire();"
                     "print('held', flush=True); sys.stdin.read()"
                 ),

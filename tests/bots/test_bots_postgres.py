@@ -20,20 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from bots_fixtures import run_runtime_fixture  # noqa: F401 - pytest fixtures
-from bots_kit import (
-    ROOT,
-    BotsDir,
-    StartRuntime,
-    free_port,
-    have_bots,
-    make_bots_dir,
-    pid_alive,
-    run_cli,
-    wait_until,
-)
 
-from bots_runtime import config, initdb
+from bots_runtime.bots import initdb
+from tests.bots.kit import ROOT, BotsDir, StartRuntime, have_bots, make_bots_dir, run_cli
+from tests.support import free_port, process_exists, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -162,7 +152,7 @@ def _pg() -> Iterator[Server]:
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGINT)  # fast shutdown
-        wait_until(lambda: not pid_alive(pid), 30, "PostgreSQL to stop")
+        wait_until(lambda: not process_exists(pid), 30, "PostgreSQL to stop")
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -180,9 +170,8 @@ def pg_env(pg: Server, database: str, **extra: str) -> dict[str, str]:
 
 
 def init(root: Path, env: dict[str, str]) -> tuple[int, str]:
-    invocation = config.parse(["init-db"], {"BOTS_CONFIG_DIR": str(root / "config"), **env})
     out = io.StringIO()
-    return initdb.main(invocation, out=out, err=out), out.getvalue()
+    return initdb.main(str(root / "config"), env, out=out, err=out), out.getvalue()
 
 
 def schema_state(pg: Server, database: str) -> str:
@@ -252,7 +241,7 @@ def test_engine_runs_on_postgres(pg: Server, tmp_path: Path, run_runtime: StartR
     assert init(tmp_path / "c", env)[0] == 0
     bots = make_ports(tmp_path / "c")
     runtime = run_runtime(["engine"], bots.env(**env))
-    assert runtime.wait_exit(60) == 0, runtime.output()
+    assert runtime.wait(60) == 0, runtime.output()
     assert pg.psql("SELECT count(*) FROM mutex", "botsdb_c") == "0"
     assert pg.psql("SELECT count(*) FROM report", "botsdb_c") == "1"
 
@@ -274,7 +263,7 @@ def test_webserver_ready_with_database(
     runtime.wait_status("/readyz", 200, timeout=30)
     assert "[+]database ok" in runtime.text("/readyz?verbose")
     runtime.signal(signal.SIGTERM)
-    assert runtime.wait_exit(25) == 0
+    assert runtime.wait(25) == 0
 
 
 def test_wrong_password_not_ready(pg: Server, tmp_path: Path, run_runtime: StartRuntime) -> None:
@@ -299,7 +288,7 @@ def test_wrong_password_not_ready(pg: Server, tmp_path: Path, run_runtime: Start
     assert "wrong-secret" not in text
     assert runtime.status("/readyz") == 503
     runtime.signal(signal.SIGTERM)
-    assert runtime.wait_exit(25) == 0
+    assert runtime.wait(25) == 0
 
 
 def test_missing_database_is_one_line(pg: Server, tmp_path: Path) -> None:

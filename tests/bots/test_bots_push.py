@@ -9,10 +9,10 @@ import urllib.request
 from typing import TYPE_CHECKING
 
 import pytest
-from bots_fixtures import bots_dir_fixture, run_runtime_fixture  # noqa: F401 - pytest fixtures
-from bots_kit import BotsDir, StartRuntime, free_port, wait_until
 
-from bots_runtime import push
+from bots_runtime.bots import push
+from tests.bots.kit import BotsDir, StartRuntime
+from tests.support import free_port, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -107,7 +107,7 @@ class TestEngineRunPushed:
         """`bots-runtime --pushgateway URL engine` pushes the real run's outcome at the end."""
         before = time.time()
         runtime = run_runtime(["--pushgateway", gateway, "engine"], bots_dir.env())
-        assert runtime.wait_exit(30) == 0, runtime.output()
+        assert runtime.wait(30) == 0, runtime.output()
         samples = scrape(gateway)
         assert samples[key("bots_engine_last_exit_code")] == 0.0
         started = samples[key("bots_engine_last_run_timestamp_seconds")]
@@ -120,5 +120,5 @@ class TestEngineRunPushed:
         """An unreachable gateway is one warning; the runtime still exits with Bots' code."""
         url = f"http://127.0.0.1:{free_port()}"
         runtime = run_runtime(["--pushgateway", url, "engine"], bots_dir.env())
-        assert runtime.wait_exit(30) == 0
+        assert runtime.wait(30) == 0
         assert runtime.find("pushgateway push failed", level="warning")

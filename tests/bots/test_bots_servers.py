@@ -8,8 +8,9 @@ import time
 import xmlrpc.client
 
 import pytest
-from bots_fixtures import bots_dir_fixture, run_runtime_fixture  # noqa: F401 - pytest fixtures
-from bots_kit import BotsDir, StartRuntime, pid_alive, wait_until
+
+from tests.bots.kit import BotsDir, StartRuntime
+from tests.support import process_exists, wait_until
 
 pytestmark = [pytest.mark.bots, pytest.mark.slow]
 
@@ -36,7 +37,7 @@ class TestJobqueue:
         )
         assert server.getjob() == [5, 1, ["/bin/true", "queued"]]
         runtime.signal(signal.SIGTERM)
-        assert runtime.wait_exit(15) == 0
+        assert runtime.wait(15) == 0
 
     def test_stop_needs_the_second_sigint(
         self, run_runtime: StartRuntime, bots_dir: BotsDir
@@ -47,12 +48,12 @@ class TestJobqueue:
         runtime.wait_status("/readyz", 200, timeout=20)
         pid = runtime.child_pid()
         sent = runtime.signal(signal.SIGTERM)
-        code = runtime.wait_exit(15)
+        code = runtime.wait(15)
         took = time.monotonic() - sent
         assert code == 0, runtime.output()
         assert 2.0 <= took < 10.0, took
         assert len(runtime.find("stop signal sent", signal="SIGINT")) == 2
-        assert not pid_alive(pid)
+        assert not process_exists(pid)
 
     def test_killed_server_is_restarted(self, run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
         """SIGKILL to the jobqueue server: /readyz 503, a new pid, /readyz 200 again."""
@@ -65,7 +66,7 @@ class TestJobqueue:
         assert runtime.child_pid(count=2) != first
         runtime.wait_status("/readyz", 200, timeout=20)
         runtime.signal(signal.SIGTERM)
-        assert runtime.wait_exit(15) == 0
+        assert runtime.wait(15) == 0
 
 
 def dirmonitor_dir(bots_dir: BotsDir, *, create: bool = True) -> str:
@@ -85,7 +86,7 @@ class TestDirmonitor:
         runtime = run_runtime(["--drain-delay", "0", "dirmonitor"], bots_dir.env())
         runtime.wait_status("/readyz", 200, timeout=20)
         sent = runtime.signal(signal.SIGTERM)
-        code = runtime.wait_exit(15)
+        code = runtime.wait(15)
         assert code == 130, runtime.output()
         assert time.monotonic() - sent < 10.0
 
@@ -97,7 +98,7 @@ class TestDirmonitor:
         )
         runtime.wait_status("/readyz", 200, timeout=20)
         runtime.signal(signal.SIGTERM)
-        assert runtime.wait_exit(15) == 0
+        assert runtime.wait(15) == 0
 
     def test_missing_watch_path_not_ready(
         self, run_runtime: StartRuntime, bots_dir: BotsDir
@@ -115,7 +116,7 @@ class TestDirmonitor:
         os.mkdir(watched)
         runtime.wait_status("/readyz", 200, timeout=15)
         runtime.signal(signal.SIGTERM)
-        assert runtime.wait_exit(15) == 130
+        assert runtime.wait(15) == 130
 
     def test_killed_monitor_is_restarted(
         self, run_runtime: StartRuntime, bots_dir: BotsDir
@@ -130,4 +131,4 @@ class TestDirmonitor:
         assert runtime.child_pid(count=2) != first
         runtime.wait_status("/readyz", 200, timeout=20)
         runtime.signal(signal.SIGTERM)
-        assert runtime.wait_exit(15) == 130
+        assert runtime.wait(15) == 130

@@ -8,13 +8,13 @@ import sys
 from typing import TYPE_CHECKING
 
 import pytest
-from bots_fixtures import bots_dir_fixture  # noqa: F401 - pytest fixtures
-from bots_kit import ROOT, VENV_BIN, BotsDir, run_cli
 
-from bots_runtime import config, services
-from bots_runtime.checks import HttpProbe, PathExistsProbe, TcpProbe, XmlRpcProbe
+from bots_runtime import cli, config
+from bots_runtime.bots import catalogue, programs
 from bots_runtime.config import SettingError
-from bots_runtime.spec import RestartPolicy, ServiceSpec, StopStep
+from bots_runtime.core.spec import RestartPolicy, ServiceSpec, StopStep
+from bots_runtime.web.probes import HttpProbe, PathExistsProbe, TcpProbe, XmlRpcProbe
+from tests.bots.kit import ROOT, VENV_BIN, BotsDir, run_cli
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -23,8 +23,19 @@ pytestmark = pytest.mark.bots
 
 
 def spec_for(bots_dir: BotsDir, argv: list[str], **env: str) -> ServiceSpec:
-    invocation = config.parse(argv, bots_dir.env(**env))
-    return services.bots_spec(invocation.command, invocation)
+    return cli.build_spec(config.parse(argv, bots_dir.env(**env)))
+
+
+def catalogue_spec(name: str, environ: dict[str, str], executable: str) -> ServiceSpec:
+    """The catalogue's defaults for `name`, as if the runtime ran from `executable`."""
+    return catalogue.service_spec(
+        name,
+        (),
+        environ,
+        bots_config=environ["BOTS_CONFIG_DIR"],
+        health_port=None,
+        executable=executable,
+    )
 
 
 class TestCommand:
@@ -39,7 +50,7 @@ class TestCommand:
         """The webserver's PATH finds the locking bots-engine shim, then the Bots programs."""
         spec = spec_for(bots_dir, ["webserver"])
         first, second = spec.env["PATH"].split(":")[:2]
-        assert (first, second) == (str(services.SHIMS), str(VENV_BIN))
+        assert (first, second) == (str(catalogue.SHIMS), str(VENV_BIN))
         assert spec.env["BOTS_ENGINE_PROGRAM"] == str(VENV_BIN / "bots-engine")
         assert spec.env["BOTS_ENGINE_LOCK"] == str(bots_dir.botssys / ".bots-engine.lock")
 
@@ -56,15 +67,14 @@ class TestCommand:
 
     def test_program_found_on_path(self, bots_dir: BotsDir, tmp_path: Path) -> None:
         """Without a Bots program next to the interpreter, PATH is searched."""
-        invocation = config.parse(["webserver"], bots_dir.env(PATH=f"{VENV_BIN}:/usr/bin"))
-        spec = services.bots_spec("webserver", invocation, executable=str(tmp_path / "python"))
+        environ = bots_dir.env(PATH=f"{VENV_BIN}:/usr/bin")
+        spec = catalogue_spec("webserver", environ, str(tmp_path / "python"))
         assert spec.argv[0] == str(VENV_BIN / "bots-webserver")
 
     def test_program_missing(self, bots_dir: BotsDir, tmp_path: Path) -> None:
         """No Bots program anywhere: exit 127 with a hint to install the extra."""
-        invocation = config.parse(["webserver"], bots_dir.env(PATH="/usr/bin"))
         with pytest.raises(SettingError, match=r"bots-webserver: program not found") as err:
-            services.bots_spec("webserver", invocation, executable=str(tmp_path / "python"))
+            catalogue_spec("webserver", bots_dir.env(PATH="/usr/bin"), str(tmp_path / "python"))
         assert err.value.code == 127
 
 
@@ -77,7 +87,7 @@ class TestWebserver:
         assert spec.stop.leftover_signal == signal.SIGINT
         assert spec.restart.policy is RestartPolicy.ON_FAILURE
         assert spec.ports == {"web": bots_dir.web_port}
-        assert not spec.batch
+        assert not spec.after_run
 
     def test_checks(self, bots_dir: BotsDir) -> None:
         """Readiness: GET / on the Bots port answers 200, storage, and the database."""
@@ -111,9 +121,8 @@ class TestWebserver:
 
     def test_health_port_clash(self, bots_dir: BotsDir) -> None:
         """The Bots web port equal to the runtime's health port is refused, naming both."""
-        invocation = config.parse(["--port", str(bots_dir.web_port), "webserver"], bots_dir.env())
         with pytest.raises(SettingError, match=r"\[webserver\] port .* health port"):
-            services.bots_spec("webserver", invocation)
+            spec_for(bots_dir, ["--port", str(bots_dir.web_port), "webserver"])
 
     def test_same_ports_refused(self, bots_dir: BotsDir) -> None:
         """Two Bots services on one port would make the engine exit 3 or a server fail."""
@@ -202,11 +211,12 @@ class TestDirmonitor:
 
 class TestEngine:
     def test_defaults(self, bots_dir: BotsDir) -> None:
-        """A batch run, never restarted, locked, SIGINT from 20 s every 2 s, SIGKILL at 25 s."""
+        """Never restarted, locked, SIGINT 5 s before the deadline every 2 s, SIGKILL at 25 s."""
         spec = spec_for(bots_dir, ["engine"])
-        assert spec.batch
+        assert not spec.after_run
         assert spec.restart.policy is RestartPolicy.NEVER
-        assert spec.stop.steps == (StopStep(20.0, signal.SIGINT, repeat=2.0),)
+        assert spec.stop.steps == (StopStep(5.0, signal.SIGINT, repeat=2.0, before_deadline=True),)
+        assert spec.stop.steps[0].offset(spec.stop.timeout) == 20.0
         assert spec.stop.timeout == 25.0
         assert spec.lock_path == str(bots_dir.botssys / ".bots-engine.lock")
         assert set(spec.exit_meanings) == {0, 1, 2, 3}
@@ -215,13 +225,13 @@ class TestEngine:
     def test_stop_timeout_moves_first_sigint(self, bots_dir: BotsDir) -> None:
         """--stop-timeout 60 moves the first SIGINT to 55 s (the deadline minus the margin)."""
         spec = spec_for(bots_dir, ["--stop-timeout", "60", "engine"])
-        assert spec.stop.steps == (StopStep(55.0, signal.SIGINT, repeat=2.0),)
+        assert spec.stop.schedule() == [(55.0, signal.SIGINT), (57.0, signal.SIGINT), (59.0, 2)]
         assert spec.stop.timeout == 60.0
 
     def test_short_timeout_signals_at_once(self, bots_dir: BotsDir) -> None:
         """A timeout under the margin sends SIGINT at once."""
         spec = spec_for(bots_dir, ["--stop-timeout", "3", "engine"])
-        assert spec.stop.steps[0].at == 0.0
+        assert spec.stop.schedule() == [(0.0, signal.SIGINT), (2.0, signal.SIGINT)]
 
     def test_success_codes_added(self, bots_dir: BotsDir) -> None:
         """--success-codes apply to Bots services as to any command."""
@@ -232,13 +242,13 @@ class TestEngine:
 class TestShell:
     def test_argv(self, bots_dir: BotsDir) -> None:
         """bash (present on this machine) with the user's arguments."""
-        invocation = config.parse(["shell", "--", "-c", "echo hi"], bots_dir.env())
-        assert services.shell_argv(invocation) == ["/bin/bash", "-c", "echo hi"]
+        environ = bots_dir.env()
+        assert catalogue.shell_argv(["-c", "echo hi"], environ) == ["/bin/bash", "-c", "echo hi"]
 
     def test_env(self, bots_dir: BotsDir) -> None:
         """The shell gets the normalised BOTS_CONFIG_DIR and the Bots programs on PATH."""
-        invocation = config.parse(["shell"], bots_dir.env(BOTS_CONFIG_DIR=f"{bots_dir.config}/"))
-        env = services.shell_env(invocation)
+        environ = bots_dir.env(BOTS_CONFIG_DIR=f"{bots_dir.config}/")
+        env = catalogue.shell_env(environ, bots_config=environ["BOTS_CONFIG_DIR"])
         assert env["BOTS_CONFIG_DIR"] == str(bots_dir.config)
         assert env["PATH"].startswith(f"{VENV_BIN}:")
 
@@ -274,7 +284,7 @@ class TestInterpreter:
         """A `#!/abs/python3` program is evaluated with that interpreter."""
         program = tmp_path / "bots-engine"
         program.write_text(f"#!{sys.executable}\nprint()\n")
-        assert services.interpreter(str(program), "/fallback") == sys.executable
+        assert programs.interpreter(str(program), "/fallback") == sys.executable
 
     @pytest.mark.parametrize(
         "first",
@@ -284,7 +294,7 @@ class TestInterpreter:
         """pip's `#!/bin/sh` wrapper, env, or no shebang: the runtime's own Python is used."""
         program = tmp_path / "bots-engine"
         program.write_text(first + "exec something\n")
-        assert services.interpreter(str(program), "/fallback") == "/fallback"
+        assert programs.interpreter(str(program), "/fallback") == "/fallback"
 
 
 class TestCheckNormalises:

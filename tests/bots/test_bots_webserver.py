@@ -15,22 +15,14 @@ import time
 
 import httpx
 import pytest
-from bots_fixtures import bots_dir_fixture, run_runtime_fixture  # noqa: F401 - pytest fixtures
-from bots_kit import (
-    BotsDir,
-    Runtime,
-    StartRuntime,
-    free_port,
-    pid_alive,
-    run_cli,
-    set_ini,
-    wait_until,
-)
+
+from tests.bots.kit import BotsDir, StartRuntime, run_cli, set_ini
+from tests.support import RuntimeProcess, free_port, process_exists, wait_until
 
 pytestmark = [pytest.mark.bots, pytest.mark.slow]
 
 
-def start_webserver(run_runtime: StartRuntime, bots_dir: BotsDir, *flags: str) -> Runtime:
+def start_webserver(run_runtime: StartRuntime, bots_dir: BotsDir, *flags: str) -> RuntimeProcess:
     runtime = run_runtime([*flags, "webserver"], bots_dir.env())
     runtime.wait_status("/readyz", 200, timeout=20)
     return runtime
@@ -46,12 +38,12 @@ def test_ready_and_stop_within_budget(run_runtime: StartRuntime, bots_dir: BotsD
     assert httpx.get(f"http://127.0.0.1:{bots_dir.web_port}/", timeout=5).status_code == 200
     sent = runtime.signal(signal.SIGTERM)
     runtime.wait_status("/readyz", 503, timeout=3)
-    assert pid_alive(pid), "Bots must keep serving during the drain"
-    code = runtime.wait_exit(30)
+    assert process_exists(pid), "Bots must keep serving during the drain"
+    code = runtime.wait(30)
     took = time.monotonic() - sent
     assert code == 0, runtime.output()
     assert 5.0 <= took < 25.0, took
-    assert not pid_alive(pid)
+    assert not process_exists(pid)
     assert runtime.find("stop signal sent", signal="SIGINT")
 
 
@@ -65,7 +57,7 @@ def test_killed_webserver_is_restarted(run_runtime: StartRuntime, bots_dir: Bots
     assert second != first
     runtime.wait_status("/readyz", 200, timeout=20)
     runtime.signal(signal.SIGTERM)
-    assert runtime.wait_exit(25) == 0
+    assert runtime.wait(25) == 0
 
 
 def login(client: httpx.Client) -> None:
@@ -104,7 +96,7 @@ def test_gui_engine_is_waited_for(run_runtime: StartRuntime, bots_dir: BotsDir) 
     other_pod = run_cli(["engine"], bots_dir.env())
     assert other_pod.returncode == 75, "a GUI run holds the shared engine lock"
     runtime.signal(signal.SIGTERM)
-    code = runtime.wait_exit(25)
+    code = runtime.wait(25)
     assert code == 0, runtime.output()
     assert marker.read_text().split() == ["start", "end"]
     assert bots_dir.mutex_rows() == 0
@@ -131,7 +123,7 @@ def test_https_webserver_ready(run_runtime: StartRuntime, bots_dir: BotsDir) -> 
     assert reply.status_code == 200
     assert "[+]web ok" in runtime.text("/readyz?verbose")
     runtime.signal(signal.SIGTERM)
-    assert runtime.wait_exit(25) == 0
+    assert runtime.wait(25) == 0
 
 
 def test_gui_run_not_started_while_locked(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
@@ -150,8 +142,8 @@ def test_gui_run_not_started_while_locked(run_runtime: StartRuntime, bots_dir: B
         login(client)
         assert client.get("/runengine/", params={"clparameter": "--new"}).status_code in {200, 302}
     runtime.wait_line("bots-engine (GUI run): not started:", timeout=15)
-    assert engine.wait_exit(30) == 0
+    assert engine.wait(30) == 0
     assert marker.read_text().split() == ["start", "end"]
     assert "database is locked" not in engine.output()
     runtime.signal(signal.SIGTERM)
-    assert runtime.wait_exit(25) == 0
+    assert runtime.wait(25) == 0

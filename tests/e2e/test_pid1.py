@@ -7,7 +7,16 @@ import subprocess
 import time
 
 import pytest
-from support import CHILD, PYTHON, ROOT, RuntimeFactory, RuntimeProcess, wait_until
+
+from tests.support import (
+    CHILD,
+    PYTHON,
+    RuntimeFactory,
+    RuntimeProcess,
+    children_of,
+    wait_until,
+    zombies_of,
+)
 
 
 def unshare_works() -> bool:
@@ -23,44 +32,11 @@ pytestmark = pytest.mark.pidns
 needs_pidns = pytest.mark.skipif(not unshare_works(), reason="unshare --pid needs root")
 
 
-def zombies_of(parent: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        rest = stat[stat.rfind(b")") + 2 :].split()
-        if rest[0] == b"Z" and int(rest[1]) == parent:
-            found.append(int(entry))
-    return found
-
-
-def children_of(parent: int) -> list[int]:
-    try:
-        with open(f"/proc/{parent}/task/{parent}/children") as handle:
-            return [int(p) for p in handle.read().split()]
-    except OSError:
-        return []
-
-
 class Namespaced(RuntimeProcess):
     """`unshare --pid --fork --mount-proc python -m bots_runtime ...`: runtime is PID 1 inside."""
 
     def __init__(self, args: list[str]) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BOTS_RUNTIME_")}
-        self.args = args
-        self.proc = subprocess.Popen(
-            ["unshare", "--pid", "--fork", "--mount-proc", PYTHON, "-m", "bots_runtime", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            cwd=ROOT,
-        )
-        self._setup_readers()
+        super().__init__(args, prefix=("unshare", "--pid", "--fork", "--mount-proc"))
 
     def runtime_host_pid(self) -> int:
         return int(wait_until(lambda: children_of(self.proc.pid) and children_of(self.proc.pid)[0]))

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from http_kit import get
+
+from tests.http.kit import get
 
 if TYPE_CHECKING:
     from pathlib import Path

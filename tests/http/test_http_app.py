@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from http_kit import board_in, publish
 
-from bots_runtime.checks import CheckResult, CheckRunner
-from bots_runtime.http import create_app
-from bots_runtime.metrics import build_registry
-from bots_runtime.spec import CheckFailedError, CheckSpec, Level
-from bots_runtime.state import Board, Phase
+from bots_runtime.core.health import CheckResult
+from bots_runtime.core.spec import CheckFailedError, CheckSpec, Level
+from bots_runtime.core.state import Board, Phase
+from bots_runtime.web.app import create_app
+from bots_runtime.web.checks import CheckRunner
+from bots_runtime.web.metrics import build_registry
+from tests.http.kit import board_in, publish
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -95,7 +96,7 @@ class TestEndpoints:
     async def test_drain_fails_readiness_not_liveness(self, app: _App) -> None:
         """While draining: /readyz 503 with the shutdown check failed, /healthz still 200."""
         await app.check_all()
-        publish(app.board, draining=True, stop_requested=True, phase=Phase.STOPPING)
+        publish(app.board, draining=True, phase=Phase.STOPPING)
         ready = await app.client.get("/readyz?verbose")
         assert ready.status_code == 503
         assert "[-]shutdown failed: draining: the runtime is stopping" in ready.text
@@ -293,5 +294,5 @@ async def test_hung_child_fails_liveness_after_threshold() -> None:
         response = await client.get("/healthz/heartbeat")
         assert response.status_code == 503
         assert response.text.startswith("[-]heartbeat failed: failing for 10s: database refused")
-        publish(board, stop_requested=True, draining=True, phase=Phase.STOPPING)
+        publish(board, draining=True, phase=Phase.STOPPING)
         assert (await client.get("/healthz")).status_code == 200

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from bots_runtime.checks import (
-    DURATION_BUCKETS,
+from bots_runtime.core.spec import CheckFailedError, CheckSpec
+from bots_runtime.web.checks import DURATION_BUCKETS, CheckRunner
+from bots_runtime.web.probes import (
     CallableProbe,
-    CheckRunner,
     FreeSpaceProbe,
     HttpProbe,
     PathExistsProbe,
@@ -22,7 +22,6 @@ from bots_runtime.checks import (
     TcpProbe,
     XmlRpcProbe,
 )
-from bots_runtime.spec import CheckFailedError, CheckSpec
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -350,10 +349,10 @@ class TestRunner:
             release.wait(10)
             return path
 
-        from bots_runtime import checks  # noqa: PLC0415
+        from bots_runtime.web import probes  # noqa: PLC0415
 
         async def hang() -> str:
-            return await checks._in_thread(stuck, str(tmp_path))
+            return await probes._in_thread(stuck, str(tmp_path))
 
         spec = CheckSpec("nfs", CallableProbe(hang), timeout=0.2)
         try:

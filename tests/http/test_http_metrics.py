@@ -15,15 +15,16 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from http_kit import board_in, publish, serving
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
-from bots_runtime.checks import CallableProbe, CheckRunner
-from bots_runtime.exit_codes import ExitStatus
-from bots_runtime.metrics import build_registry
-from bots_runtime.spec import CheckFailedError, CheckSpec
-from bots_runtime.state import Board, Phase, Snapshot
+from bots_runtime.core.exit_codes import ExitStatus
+from bots_runtime.core.spec import CheckFailedError, CheckSpec
+from bots_runtime.core.state import Board, Phase, Snapshot
+from bots_runtime.web.checks import CheckRunner
+from bots_runtime.web.metrics import build_registry
+from bots_runtime.web.probes import CallableProbe
+from tests.http.kit import board_in, publish, serving
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -114,7 +115,7 @@ class TestValues:
         registry = build_registry(board, CheckRunner(()), version="t", service="svc")
         assert value(registry, "bots_runtime_ready") == 1
         assert value(registry, "bots_runtime_draining") == 0
-        publish(board, draining=True, stop_requested=True, phase=Phase.STOPPING)
+        publish(board, draining=True, phase=Phase.STOPPING)
         assert value(registry, "bots_runtime_ready") == 0
         assert value(registry, "bots_runtime_draining") == 1
 

@@ -9,16 +9,16 @@ import time
 
 import anyio
 import pytest
-from http_kit import board_in, publish, serving
 
-from bots_runtime import probe
-from bots_runtime.state import Phase
+from bots_runtime.core.state import Phase
+from bots_runtime.web import client
+from tests.http.kit import board_in, publish, serving
 
 pytestmark = pytest.mark.anyio
 
 
 async def run_probe(target: str, port: int, host: str = "127.0.0.1") -> int:
-    return await anyio.to_thread.run_sync(probe.main, target, host, port, 2.0)
+    return await anyio.to_thread.run_sync(client.main, target, host, port, 2.0)
 
 
 async def test_ok_is_zero_and_silent(capsys: pytest.CaptureFixture[str]) -> None:
@@ -52,7 +52,7 @@ def test_nothing_listening(capsys: pytest.CaptureFixture[str]) -> None:
     sock.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
     port = sock.getsockname()[1]
     try:
-        assert probe.main("readyz", "127.0.0.1", port, 1.0) == 1
+        assert client.main("readyz", "127.0.0.1", port, 1.0) == 1
     finally:
         sock.close()
     out = capsys.readouterr().out
@@ -67,7 +67,7 @@ def test_no_answer_times_out(capsys: pytest.CaptureFixture[str]) -> None:
     port = sock.getsockname()[1]
     begun = time.monotonic()
     try:
-        assert probe.main("readyz", "127.0.0.1", port, 0.3) == 1
+        assert client.main("readyz", "127.0.0.1", port, 0.3) == 1
     finally:
         sock.close()
     assert time.monotonic() - begun < 2
@@ -76,14 +76,14 @@ def test_no_answer_times_out(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_unknown_target(capsys: pytest.CaptureFixture[str]) -> None:
     """Only the health endpoints can be probed."""
-    assert probe.main("metrics", "127.0.0.1", 1, 1.0) == 1
+    assert client.main("metrics", "127.0.0.1", 1, 1.0) == 1
     assert "unknown target" in capsys.readouterr().out
 
 
 def test_starts_without_the_http_stack() -> None:
     """Importing the probe loads no anyio, starlette, uvicorn or prometheus_client."""
     code = (
-        "import sys, bots_runtime.probe\n"
+        "import sys, bots_runtime.web.client\n"
         "heavy = {'anyio', 'starlette', 'uvicorn', 'prometheus_client', 'structlog', 'h11'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
@@ -96,7 +96,7 @@ def test_starts_without_the_http_stack() -> None:
 def test_listener_imports_only_stdlib() -> None:
     """The listener is imported before the child spawns: it must not load the HTTP stack."""
     code = (
-        "import sys, bots_runtime.listener\n"
+        "import sys, bots_runtime.process.listener\n"
         "heavy = {'anyio', 'starlette', 'uvicorn', 'prometheus_client', 'structlog', 'h11'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )

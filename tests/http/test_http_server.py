@@ -8,13 +8,14 @@ import time
 
 import anyio
 import pytest
-from http_kit import board_in, get, request, serving, wait_until
 
-from bots_runtime.checks import CallableProbe
-from bots_runtime.http import MAX_HEAD_BYTES, HttpServer, create_app
-from bots_runtime.listener import BindError, bind
-from bots_runtime.spec import CheckSpec, Level
-from bots_runtime.state import Phase
+from bots_runtime.core.spec import CheckSpec, Level
+from bots_runtime.core.state import Phase
+from bots_runtime.process.listener import BindError, bind
+from bots_runtime.web.app import create_app
+from bots_runtime.web.probes import CallableProbe
+from bots_runtime.web.server import MAX_HEAD_BYTES, HttpServer
+from tests.http.kit import board_in, get, request, serving, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -62,7 +63,7 @@ class TestServing:
             await stream.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             await stream.receive()
             await wait_until(lambda: served.server.connections == 1)
-            (sock,) = served.server.client_sockets()
+            (sock,) = server_sockets(served.server)
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
     async def test_keep_alive_latency(self) -> None:
@@ -170,8 +171,8 @@ class TestLifecycle:
         board = board_in(Phase.RUNNING)
         sock = bind("127.0.0.1", 0)
         port = sock.getsockname()[1]
-        from bots_runtime.checks import CheckRunner  # noqa: PLC0415
-        from bots_runtime.metrics import build_registry  # noqa: PLC0415
+        from bots_runtime.web.checks import CheckRunner  # noqa: PLC0415
+        from bots_runtime.web.metrics import build_registry  # noqa: PLC0415
 
         runner = CheckRunner(())
         app = create_app(board, runner, build_registry(board, runner, version="t", service="s"))
@@ -205,8 +206,8 @@ class TestLifecycle:
 
     async def test_shutdown_before_serve(self) -> None:
         """A shutdown() that comes before serve() makes serve() return at once."""
-        from bots_runtime.checks import CheckRunner  # noqa: PLC0415
-        from bots_runtime.metrics import build_registry  # noqa: PLC0415
+        from bots_runtime.web.checks import CheckRunner  # noqa: PLC0415
+        from bots_runtime.web.metrics import build_registry  # noqa: PLC0415
 
         board = board_in(Phase.RUNNING)
         runner = CheckRunner(())
@@ -306,3 +307,15 @@ async def test_hanging_check_does_not_delay_probes() -> None:
         assert "[-]stuck failed: timed out after 0.3s" in body.splitlines()
         status, took = await timed_probe(served.port, "/healthz")
         assert (status, took < 0.1) == (200, True)
+
+
+def server_sockets(server: HttpServer) -> list[socket.socket]:
+    """The server side of each open connection, read from uvicorn's own state."""
+    assert server._server is not None
+    found = []
+    for connection in server._server.server_state.connections:
+        transport = getattr(connection, "transport", None)
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is not None:
+            found.append(sock)
+    return found

@@ -3,15 +3,15 @@
 import subprocess
 import textwrap
 
-from support import PYTHON, ROOT
+from tests.support import PYTHON, ROOT
 
 SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
     import anyio
     from bots_runtime.config import RuntimeConfig
-    from bots_runtime.runtime import supervise, supervise_async
-    from bots_runtime.spec import ServiceSpec, StopPlan, StopStep
+    from bots_runtime.supervision.runtime import supervise, supervise_async
+    from bots_runtime.core.spec import ServiceSpec, StopPlan, StopStep
 
     spec = ServiceSpec(
         name="demo",

@@ -7,7 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support import PYTHON, ROOT
+
+from tests.support import PYTHON, ROOT
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -3,7 +3,7 @@
 import json
 import signal
 
-from support import PYTHON, ChildCmd, RuntimeFactory, RuntimeProcess
+from tests.support import PYTHON, ChildCmd, RuntimeFactory, RuntimeProcess
 
 LINES = 200_000
 
@@ -108,7 +108,7 @@ def test_flood_with_stalled_reader_blocks_the_child_not_our_memory(child_cmd: Ch
     import subprocess  # noqa: PLC0415
     import time  # noqa: PLC0415
 
-    from support import ROOT  # noqa: PLC0415
+    from tests.support import ROOT  # noqa: PLC0415
 
     lines = 2_000_000
     proc = subprocess.Popen(
@@ -182,7 +182,7 @@ def test_auto_log_format_is_console_on_a_terminal_and_json_otherwise() -> None:
     import pty  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
 
-    from support import ROOT  # noqa: PLC0415
+    from tests.support import ROOT  # noqa: PLC0415
 
     argv = [PYTHON, "-m", "bots_runtime", "--port", "0", "run", "--", PYTHON, "-c", "print(1)"]
     master, slave = pty.openpty()

@@ -2,7 +2,7 @@
 
 import signal
 
-from support import ChildCmd, RuntimeFactory
+from tests.support import ChildCmd, RuntimeFactory
 
 
 def test_never_exits_with_the_childs_code(runtime: RuntimeFactory, child_cmd: ChildCmd) -> None:

@@ -3,7 +3,8 @@
 import signal
 
 import pytest
-from support import ChildCmd, RuntimeFactory, RuntimeProcess
+
+from tests.support import ChildCmd, RuntimeFactory, RuntimeProcess
 
 FORWARDED = [
     s

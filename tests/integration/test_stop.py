@@ -3,7 +3,14 @@
 import signal
 import time
 
-from support import ChildCmd, RuntimeFactory, RuntimeProcess, process_exists, wait_until
+from tests.support import (
+    ChildCmd,
+    RuntimeFactory,
+    RuntimeProcess,
+    children_of,
+    process_exists,
+    wait_until,
+)
 
 
 def ready(rt: RuntimeProcess) -> None:
@@ -167,14 +174,6 @@ def test_sigterm_before_the_event_loop_is_replayed_to_the_child(
     assert rt.wait(15) == 128 + signal.SIGTERM
     assert time.monotonic() - start < 3
     assert rt.runtime_events("stop requested")
-
-
-def children_of(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as handle:
-            return [int(p) for p in handle.read().split()]
-    except OSError:
-        return []
 
 
 def test_stop_while_waiting_for_leftovers_keeps_the_childs_code(

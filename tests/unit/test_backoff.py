@@ -2,8 +2,8 @@ from collections.abc import Callable
 
 import pytest
 
-from bots_runtime import backoff
-from bots_runtime.spec import RestartSpec
+from bots_runtime.core import backoff
+from bots_runtime.core.spec import RestartSpec
 
 
 def fixed(value: float) -> Callable[[float, float], float]:

@@ -2,8 +2,10 @@ import signal
 
 import pytest
 
-from bots_runtime import config, exit_codes
-from bots_runtime.config import ChildLogs, LogFormat, SettingError, parse
+from bots_runtime import config
+from bots_runtime.config import SettingError, parse
+from bots_runtime.core import exit_codes
+from bots_runtime.core.options import ChildLogs, LogFormat
 
 
 class TestGrammar:

@@ -3,8 +3,9 @@ import signal
 
 import pytest
 
-from bots_runtime import exit_codes
-from bots_runtime.exit_codes import ExitStatus
+from bots_runtime import config
+from bots_runtime.core import exit_codes
+from bots_runtime.core.exit_codes import ExitStatus
 
 
 @pytest.mark.parametrize("code", range(256))
@@ -37,8 +38,16 @@ def test_describe_uses_service_meanings_and_oom_hint() -> None:
     assert "out of memory" in ExitStatus(signal=signal.SIGKILL).describe()
 
 
-def test_runtime_codes_are_distinct_and_documented() -> None:
-    assert len(set(exit_codes.RUNTIME_CODES)) == len(exit_codes.RUNTIME_CODES)
-    doc = exit_codes.__doc__ or ""
-    for code in exit_codes.RUNTIME_CODES:
-        assert f"| {code} |" in doc
+def test_runtime_codes_are_outside_the_signal_range_and_in_help() -> None:
+    """The runtime's own codes never look like "killed by a signal" and --help lists each."""
+    text = config.help_text("test")
+    for code, meaning in exit_codes.RUNTIME_CODES.items():
+        assert code < 128
+        assert f"{code} {meaning}" in text
+
+
+def test_exec_errors_map_to_the_shells_codes() -> None:
+    """A missing program is 127, any other exec failure 126 (tini's and the shell's rule)."""
+    assert exit_codes.exec_error_code(FileNotFoundError(2, "x")) == 127
+    assert exit_codes.exec_error_code(PermissionError(13, "x")) == 126
+    assert exit_codes.exec_error_code(OSError(8, "exec format error")) == 126

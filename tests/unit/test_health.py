@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from bots_runtime import health
-from bots_runtime.checks import CheckResult
-from bots_runtime.spec import CheckSpec, Level
-from bots_runtime.state import Phase, Snapshot
+from bots_runtime.core import health
+from bots_runtime.core.health import CheckResult
+from bots_runtime.core.spec import CheckSpec, Level
+from bots_runtime.core.state import Phase, Snapshot
 
 
 async def _never() -> str:  # the probe is never run here
@@ -112,7 +112,7 @@ class TestLiveness:
         "state",
         [
             snap(Phase.BACKOFF),
-            snap(Phase.STOPPING, draining=True, stop_requested=True),
+            snap(Phase.STOPPING, draining=True),
         ],
     )
     def test_not_judged_without_child_or_during_stop(self, state: Snapshot) -> None:
@@ -155,7 +155,7 @@ class TestReadiness:
 
     def test_shutdown_fails_when_draining(self) -> None:
         """The shutdown pseudo-check fails as soon as the drain starts."""
-        draining = snap(Phase.RUNNING, draining=True, stop_requested=True)
+        draining = snap(Phase.RUNNING, draining=True)
         verdict = health.evaluate(
             "readyz", draining, ALL_PASS, SPECS, now=100.0, liveness_threshold=THRESHOLD
         )

@@ -2,7 +2,7 @@
 
 import json
 
-from bots_runtime.relay import Framer, WrapFormatter, render_raw
+from bots_runtime.supervision.relay import Framer, WrapFormatter, render_raw
 
 
 def test_whole_lines_pass_and_tail_waits() -> None:

@@ -1,6 +1,6 @@
 import signal
 
-from bots_runtime import signals
+from bots_runtime.core import signals
 
 
 def test_stop_signals_and_uncatchables() -> None:

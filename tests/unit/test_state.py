@@ -4,10 +4,10 @@ from typing import Any
 
 import pytest
 
-from bots_runtime import state
-from bots_runtime.exit_codes import ExitStatus
-from bots_runtime.spec import RestartPolicy, RestartSpec
-from bots_runtime.state import Phase, Snapshot
+from bots_runtime.core import state
+from bots_runtime.core.exit_codes import ExitStatus
+from bots_runtime.core.spec import RestartPolicy, RestartSpec
+from bots_runtime.core.state import Phase, Snapshot
 
 Step = tuple[float, str, Any]
 
@@ -25,7 +25,7 @@ def replay(
         elif event == "started":
             snap = state.start_period_passed(snap, now)
         elif event == "stop":
-            snap = state.stop_requested(snap, now)
+            snap = state.stop_began(snap, now)
         elif event == "exit":
             snap, decision = state.exited(snap, arg, now, spec, success, lambda a, b: (a + b) / 2)
             decisions.append(decision)
@@ -93,7 +93,7 @@ def test_stop_during_run_never_restarts_and_drains() -> None:
     snap = state.spawned(Snapshot(service="s"), 5, 0, 0)
     snap = state.start_period_passed(snap, 1)
     assert snap.running
-    snap = state.stop_requested(snap, 2)
+    snap = state.stop_began(snap, 2)
     assert snap.phase is Phase.STOPPING
     assert snap.draining and not snap.running
     snap, decision = state.exited(snap, ExitStatus(code=1), 3, spec, frozenset(), lambda a, b: a)
@@ -103,7 +103,7 @@ def test_stop_during_run_never_restarts_and_drains() -> None:
 
 def test_stop_while_in_backoff_is_final() -> None:
     snap = Snapshot(service="s", phase=Phase.BACKOFF)
-    snap = state.stop_requested(snap, 1)
+    snap = state.stop_began(snap, 1)
     assert snap.phase is Phase.EXITED
 
 
@@ -124,6 +124,6 @@ def test_board_has_one_writer_and_readers_see_the_latest() -> None:
 def test_stop_after_a_final_exit_keeps_the_phase() -> None:
     """A stop during the wait for leftovers must not turn FATAL into EXITED."""
     snap = Snapshot(service="s", phase=Phase.FATAL)
-    snap = state.stop_requested(snap, 1)
+    snap = state.stop_began(snap, 1)
     assert snap.phase is Phase.FATAL
     assert snap.draining

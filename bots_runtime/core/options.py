@@ -1,0 +1,47 @@
+"""How the runtime itself behaves, whatever service it runs: its HTTP server, logs and reaping.
+
+The CLI builds `RuntimeOptions` from the user's settings; the library API takes one directly.
+The service's own behaviour (stop plan, restarts, checks) is in `ServiceSpec` instead.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class LogFormat(enum.Enum):
+    """How the runtime renders its own events."""
+
+    AUTO = "auto"
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class ChildLogs(enum.Enum):
+    """`wrap`: each child line becomes a JSON event; `raw`: bytes pass through unchanged."""
+
+    WRAP = "wrap"
+    RAW = "raw"
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeOptions:
+    """The runtime's own settings.
+
+    `port` follows the socket convention: `None` runs no health server, `0` lets the kernel
+    pick a free port, which is logged ("health server listening") and written to
+    `port_file` when one is named. The CLI's `--port 0` means "no server", as the kubelet's
+    `--healthz-port 0` does, and `--port auto` asks for any free port.
+    """
+
+    host: str = "0.0.0.0"
+    port: int | None = None
+    port_file: str | None = None
+    subreaper: bool = True
+    log_format: LogFormat = LogFormat.AUTO
+    log_level: str = "info"
+    child_logs: ChildLogs = ChildLogs.WRAP

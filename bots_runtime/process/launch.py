@@ -1,0 +1,118 @@
+"""Everything that happens before the event loop exists: the fast path to a running child.
+
+Order matters and each step can fail with its own documented exit code, before any child
+exists: take the run lock (75), bind the health port (69) and name it in the port file (78),
+then spawn (126/127). Signals that
+arrive before the event loop takes over are only recorded here and replayed later, so nothing
+is lost and nothing runs inside a signal handler. Only the standard library is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bots_runtime.core import exit_codes, signals
+from bots_runtime.process import spawn as spawn_mod
+from bots_runtime.process.lock import LockBusyError, RunLock
+
+if TYPE_CHECKING:
+    import socket
+    from types import FrameType
+
+    from bots_runtime.core.options import RuntimeOptions
+    from bots_runtime.core.spec import ServiceSpec
+    from bots_runtime.process.spawn import Child
+
+
+class LaunchError(Exception):
+    """A failure before the child runs; `code` is the runtime's exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(slots=True)
+class Launch:
+    """What the event loop inherits: the child, the bound socket, early signals, the lock."""
+
+    spec: ServiceSpec
+    options: RuntimeOptions
+    child: Child
+    sock: socket.socket | None
+    lock: RunLock | None
+    pid1: bool
+    subreaper: bool
+    early_signals: list[int] = field(default_factory=list)
+
+
+def _record(early: list[int]) -> None:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        early.append(signum)
+
+    for signum in signals.caught_signals():
+        signal.signal(signum, handler)
+
+
+def _lock(path: str) -> RunLock:
+    lock = RunLock(path)
+    try:
+        lock.acquire()
+    except LockBusyError as err:
+        raise LaunchError(f"not started: {err}", exit_codes.TEMPFAIL) from None
+    except OSError as err:
+        msg = f"cannot open lock file {path}: {err.strerror}"
+        raise LaunchError(msg, exit_codes.CONFIG) from None
+    return lock
+
+
+def _listen(options: RuntimeOptions) -> socket.socket:
+    from bots_runtime.process import listener  # noqa: PLC0415 - only when HTTP is on
+
+    assert options.port is not None  # noqa: S101 - checked by the caller
+    try:
+        sock = listener.bind(options.host, options.port)
+    except listener.BindError as err:
+        raise LaunchError(str(err), exit_codes.UNAVAILABLE) from None
+    if options.port_file:
+        try:
+            listener.write_port_file(options.port_file, sock)
+        except OSError as err:
+            sock.close()
+            msg = f"--port-file {options.port_file}: cannot be written: {err.strerror}"
+            raise LaunchError(msg, exit_codes.CONFIG) from None
+    return sock
+
+
+def prepare(spec: ServiceSpec, options: RuntimeOptions) -> Launch:
+    """Lock, bind and spawn; raise `LaunchError` with the documented code on failure."""
+    early: list[int] = []
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    _record(early)
+    pid1 = os.getpid() == 1
+    subreaper = False
+    if not pid1 and options.subreaper:
+        from bots_runtime.process.tree import become_subreaper  # noqa: PLC0415 - loads ctypes
+
+        subreaper = become_subreaper()
+    lock = _lock(spec.lock_path) if spec.lock_path else None
+    sock = _listen(options) if options.port is not None else None
+    try:
+        child = spawn_mod.spawn(spec.argv, dict(spec.env))
+    except spawn_mod.SpawnError as err:
+        if sock is not None:
+            sock.close()
+        raise LaunchError(str(err), err.code) from None
+    return Launch(
+        spec=spec,
+        options=options,
+        child=child,
+        sock=sock,
+        lock=lock,
+        pid1=pid1,
+        subreaper=subreaper,
+        early_signals=early,
+    )

@@ -1,0 +1,184 @@
+"""The composition root: the only module that knows every other part of the runtime.
+
+It builds the per-runtime objects (board, reaper, supervisor, check runner, metrics registry,
+HTTP app), turns OS signals into supervisor commands in one task, runs the service's
+after-run hooks and returns the exit code. Also the library API: `supervise(spec)` and
+`await supervise_async(spec)`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from typing import TYPE_CHECKING, cast
+
+import anyio
+
+from bots_runtime import __version__
+from bots_runtime.core import signals
+from bots_runtime.core.options import RuntimeOptions
+from bots_runtime.core.spec import RunRecord
+from bots_runtime.core.state import Board, Snapshot
+from bots_runtime.process.launch import Launch, LaunchError, prepare
+from bots_runtime.process.output import Outputs
+from bots_runtime.supervision import logs
+from bots_runtime.supervision.reaper import Reaper
+from bots_runtime.supervision.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from structlog.typing import FilteringBoundLogger
+
+    from bots_runtime.core.exit_codes import ExitStatus
+    from bots_runtime.core.spec import ServiceSpec
+    from bots_runtime.web.server import HttpServer
+
+
+async def serve(launch: Launch, outputs: Outputs | None = None) -> int:
+    """Run a prepared launch to the end inside the current event loop."""
+    outputs = outputs or Outputs()
+    options = launch.options
+    spec = launch.spec
+    isatty = os.isatty(outputs.stdout.fd)
+    logs.configure(outputs.stdout, options.log_format, options.log_level, isatty)
+    log = logs.get_logger(service=spec.name)
+    board = Board(Snapshot(service=spec.name))
+
+    reaper = Reaper(board.counters, lambda pid, status: _log_orphan(log, pid, status))
+    reaper.watch(launch.child.pid)
+    if not launch.pid1 and not launch.subreaper:
+        log.warning(
+            "orphans cannot be reaped here: not PID 1 and not a subreaper",
+            subreaper_setting=options.subreaper,
+        )
+    supervisor = Supervisor(
+        spec,
+        board,
+        reaper,
+        outputs,
+        log,
+        first=launch.child,
+        child_logs=options.child_logs,
+        console=logs.use_console(options.log_format, isatty),
+    )
+    dispatch = _router(reaper, supervisor)
+
+    async def signal_loop(receiver: AsyncIterator[int]) -> None:
+        # Signals that came before the event loop are replayed first, once the supervisor
+        # knows its child; the receiver has queued everything since, in order.
+        await supervisor.accepting.wait()
+        for signum in launch.early_signals:
+            dispatch(signum)
+        launch.early_signals.clear()
+        async for signum in receiver:
+            dispatch(signum)
+
+    async with anyio.create_task_group() as tg:
+        caught = cast("tuple[signal.Signals, ...]", signals.caught_signals())
+        with anyio.open_signal_receiver(*caught) as receiver:
+            tg.start_soon(signal_loop, receiver)
+            server = None
+            if launch.sock is not None:
+                server = await _start_http(tg, launch, board, log)
+            code = await supervisor.run()
+            if server is not None:
+                await server.close()
+            tg.cancel_scope.cancel()
+    await _after_run(spec, board.snapshot, code, log)
+    log.info("runtime exiting", code=code)
+    if launch.lock is not None:
+        launch.lock.release()
+    return code
+
+
+def _log_orphan(log: FilteringBoundLogger, pid: int, status: ExitStatus) -> None:
+    log.debug("orphan reaped", pid=pid, status=status.describe())
+
+
+def _router(reaper: Reaper, supervisor: Supervisor) -> Callable[[int], None]:
+    """Signals become commands: SIGCHLD reaps, TERM/INT/QUIT stop, the rest is forwarded."""
+
+    def dispatch(signum: int) -> None:
+        if signum == signal.SIGCHLD:
+            reaper.reap()
+        elif signum in signals.STOP_SIGNALS:
+            supervisor.request_stop(signum)
+        else:
+            supervisor.forward(signum)
+
+    return dispatch
+
+
+async def _start_http(
+    tg: anyio.abc.TaskGroup, launch: Launch, board: Board, log: FilteringBoundLogger
+) -> HttpServer:
+    from bots_runtime.web import app, checks, metrics, server  # noqa: PLC0415 - child first
+
+    assert launch.sock is not None  # noqa: S101 - checked by the caller
+    runner = checks.CheckRunner(launch.spec.checks)
+    http: HttpServer | None = None
+    registry = metrics.build_registry(
+        board,
+        runner,
+        version=__version__,
+        service=launch.spec.name,
+        connections=lambda: http.connections if http is not None else 0,
+    )
+    http = server.HttpServer(app.create_app(board, runner, registry), launch.sock)
+    await tg.start(_serve_http, http)
+    tg.start_soon(runner.run)
+    host, port = launch.sock.getsockname()[:2]
+    log.info("health server listening", host=host, port=port)
+    return http
+
+
+async def _serve_http(http: HttpServer, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+    await http.serve(task_status=task_status)
+
+
+async def _after_run(
+    spec: ServiceSpec, snap: Snapshot, code: int, log: FilteringBoundLogger
+) -> None:
+    """Run the spec's hooks, each under its own timeout; a failing hook is only logged."""
+    if not spec.after_run:
+        return
+    record = RunRecord(
+        service=spec.name,
+        exit_code=code,
+        last_exit=snap.last_exit,
+        started_at=snap.started_at,
+        ended_at=time.time(),
+    )
+    for hook in spec.after_run:
+        try:
+            with anyio.fail_after(hook.timeout):
+                await hook(record, log)
+        except Exception as err:  # noqa: BLE001 - a hook must never change the run's outcome
+            log.warning(
+                "after-run hook failed",
+                hook=type(hook).__name__,
+                error=str(err) or type(err).__name__,
+            )
+
+
+async def supervise_async(spec: ServiceSpec, options: RuntimeOptions | None = None) -> int:
+    """Run `spec` under supervision in the running event loop; return the exit code.
+
+    Must be called from the main thread (it handles the process's signals). Cancelling the
+    caller stops the service with its stop plan first, then the cancellation goes on.
+    """
+    launch = prepare(spec, options or RuntimeOptions())
+    return await serve(launch)
+
+
+def supervise(spec: ServiceSpec, options: RuntimeOptions | None = None) -> int:
+    """Blocking form of `supervise_async`; returns the exit code (launch errors included)."""
+    try:
+        launch = prepare(spec, options or RuntimeOptions())
+    except LaunchError as err:
+        print(f"bots-runtime: {err}", file=sys.stderr)
+        return err.code
+    return anyio.run(serve, launch, backend="asyncio")

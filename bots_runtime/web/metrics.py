@@ -1,0 +1,250 @@
+"""Prometheus metrics read from the supervisor's board at scrape time.
+
+The registry belongs to one runtime instance (never the library's global one), and nothing
+is updated on the hot path: a custom collector reads `board.snapshot`, `board.counters` and
+the check runner when Prometheus asks. Counters come without `_created` series because this
+collector never emits them, so no environment switch is needed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
+from prometheus_client.registry import Collector
+
+from bots_runtime.core import health
+from bots_runtime.core.state import Phase
+from bots_runtime.process.procfs import read_stat
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    from prometheus_client.metrics_core import Metric
+
+    from bots_runtime.core.state import Board
+    from bots_runtime.web.checks import CheckRunner
+
+PREFIX = "bots_runtime_"
+CHILD_NAMESPACE = "bots_child"
+
+
+def _counter(name: str, doc: str, label: str, values: Mapping[str, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(PREFIX + name, doc, labels=[label])
+    for key, value in sorted(values.items()):
+        family.add_metric([key], value)
+    return family
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(PREFIX + name, doc, value=value)
+
+
+class RuntimeCollector(Collector):
+    """The supervisor's picture as metrics, computed when scraped."""
+
+    def __init__(
+        self,
+        board: Board,
+        runner: CheckRunner,
+        *,
+        version: str,
+        service: str,
+        connections: Callable[[], int] | None = None,
+    ) -> None:
+        self._board = board
+        self._runner = runner
+        self._version = version
+        self._service = service
+        self._connections = connections
+
+    def collect(self) -> Iterable[Metric]:
+        """Yield every runtime metric family."""
+        snap = self._board.snapshot
+        counters = self._board.counters
+        info = GaugeMetricFamily(
+            PREFIX + "build_info",
+            "bots-runtime version and the service it runs; always 1.",
+            labels=["version", "service"],
+        )
+        info.add_metric([self._version, self._service], 1)
+        yield info
+        state = GaugeMetricFamily(
+            PREFIX + "child_state",
+            "Phase of the child (state set: 1 for the current phase, 0 for the others).",
+            labels=["state"],
+        )
+        for phase in Phase:
+            state.add_metric([phase.value], 1 if snap.phase is phase else 0)
+        yield state
+        yield _gauge("child_up", "1 while a child process exists.", 1 if snap.alive else 0)
+        yield CounterMetricFamily(
+            PREFIX + "child_starts", "Child processes spawned.", value=snap.starts
+        )
+        yield CounterMetricFamily(
+            PREFIX + "child_restarts", "Restarts after the child exited.", value=snap.restarts
+        )
+        yield _gauge(
+            "child_quick_failures",
+            "Consecutive exits before min-uptime; at the restart budget the runtime gives up.",
+            snap.quick_failures,
+        )
+        yield from self._last_exit()
+        if snap.started_at is not None:
+            yield _gauge(
+                "child_start_time_seconds",
+                "Unix time the current or last child was spawned.",
+                snap.started_at,
+            )
+        yield from self._checks()
+        ready = health.evaluate(
+            "readyz",
+            snap,
+            self._runner.results(),
+            self._runner.specs,
+            now=time.monotonic(),
+            liveness_threshold=0.0,
+        ).ok
+        yield _gauge("ready", "1 when /readyz answers 200.", 1 if ready else 0)
+        yield _gauge("draining", "1 once a stop began and readiness fails.", int(snap.draining))
+        if self._connections is not None:
+            yield _gauge(
+                "http_connections",
+                "Open client connections to the health and metrics server.",
+                self._connections(),
+            )
+        yield _counter(
+            "signals_forwarded",
+            "Signals forwarded to the child, by signal name.",
+            "signal",
+            counters.signals_forwarded,
+        )
+        yield _counter("log_lines", "Lines relayed from the child.", "stream", counters.lines)
+        yield _counter("log_bytes", "Bytes relayed from the child.", "stream", counters.bytes)
+        yield _counter(
+            "log_lines_split",
+            "Over-long lines relayed in several pieces.",
+            "stream",
+            counters.lines_split,
+        )
+        yield CounterMetricFamily(
+            PREFIX + "orphans_reaped",
+            "Orphaned processes reaped by the runtime as PID 1.",
+            value=counters.orphans_reaped,
+        )
+
+    def _last_exit(self) -> Iterable[Metric]:
+        last = self._board.snapshot.last_exit
+        if last is None:
+            return
+        yield _gauge(
+            "child_last_exit_code",
+            "Shell exit code of the last child exit (128+N when killed by signal N).",
+            last.shell_code,
+        )
+        reason = GaugeMetricFamily(
+            PREFIX + "child_last_exit_info",
+            "How the last child ended: exited on its own or killed by a signal; always 1.",
+            labels=["reason"],
+        )
+        reason.add_metric([last.reason], 1)
+        yield reason
+
+    def _checks(self) -> Iterable[Metric]:
+        results = self._runner.results()
+        status = GaugeMetricFamily(
+            PREFIX + "check_status",
+            "1 when the check passes (after its failure threshold), 0 when failing or not run.",
+            labels=["check"],
+        )
+        failures = CounterMetricFamily(
+            PREFIX + "check_failures", "Failed runs of the check.", labels=["check"]
+        )
+        durations = HistogramMetricFamily(
+            PREFIX + "check_duration_seconds", "Time one run of the check took.", labels=["check"]
+        )
+        for spec in self._runner.specs:
+            result = results.get(spec.name)
+            status.add_metric([spec.name], 1 if result is not None and result.ok else 0)
+            failures.add_metric([spec.name], self._runner.failures_total[spec.name])
+            histogram = self._runner.durations[spec.name]
+            cumulative = 0
+            buckets: list[tuple[str, float]] = []
+            for bound, count in zip(histogram.bounds, histogram.counts, strict=False):
+                cumulative += count
+                buckets.append((repr(float(bound)), cumulative))
+            buckets.append(("+Inf", histogram.count))
+            durations.add_metric([spec.name], buckets, histogram.total)
+        yield status
+        yield failures
+        yield durations
+
+
+class ChildProcessCollector(Collector):
+    """CPU, memory, fds and threads of the current child, following it across restarts.
+
+    Yields nothing while there is no child. Only the main child is measured, not processes
+    it started itself (the Bots webserver's engine runs, for example).
+    """
+
+    def __init__(self, pid: Callable[[], int | None], proc: str = "/proc") -> None:
+        self._pid = pid
+        self._proc = proc
+        self._current: int | None = None
+        self._inner = ProcessCollector(
+            namespace=CHILD_NAMESPACE, pid=self._current_pid, proc=proc, registry=None
+        )
+
+    def _current_pid(self) -> int:
+        return self._current if self._current is not None else -1
+
+    def collect(self) -> Iterable[Metric]:
+        """Yield the child's process metrics, or nothing."""
+        pid = self._pid()
+        if pid is None:
+            return []
+        self._current = pid
+        families = list(self._inner.collect())
+        threads = self._threads(pid)
+        if threads is not None:
+            families.append(
+                GaugeMetricFamily(
+                    CHILD_NAMESPACE + "_process_threads",
+                    "Number of OS threads in the child process.",
+                    value=threads,
+                )
+            )
+        return families
+
+    def _threads(self, pid: int) -> int | None:
+        stat = read_stat(pid, self._proc)
+        return None if stat is None else stat.threads
+
+
+def build_registry(
+    board: Board,
+    runner: CheckRunner,
+    *,
+    version: str,
+    service: str,
+    child_pid: Callable[[], int | None] | None = None,
+    connections: Callable[[], int] | None = None,
+) -> CollectorRegistry:
+    """A fresh registry for one runtime: its own metrics, its process and its child's.
+
+    The runtime's own process metrics use the standard `process_` names that dashboards
+    expect; the child's use `bots_child_process_`.
+    """
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(
+        RuntimeCollector(board, runner, version=version, service=service, connections=connections)
+    )
+    ProcessCollector(registry=registry)
+    registry.register(ChildProcessCollector(child_pid or (lambda: board.snapshot.pid)))
+    return registry

@@ -1,0 +1,1 @@
+"""bots-runtime tests: see tests/support for the shared handles."""

@@ -1,0 +1,160 @@
+"""Helpers for the Bots EDI tests: per-test Bots environments made by the real init-db.
+
+Every test gets its own Bots folder with its own engine-lock, webserver and jobqueue ports
+(Bots needs fixed numbers in bots.ini), so tests never share a port or a database. Runtimes
+are `tests.support.RuntimeProcess` handles, started by the `run_runtime` fixture.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import io
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bots_runtime.bots import initdb
+from tests.support import RuntimeProcess, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def have_bots() -> bool:
+    return (VENV_BIN / "bots-engine").is_file()
+
+
+def set_ini(path: Path, section: str, key: str, value: str) -> None:
+    parser = configparser.RawConfigParser()
+    parser.read(path, encoding="utf-8")
+    if not parser.has_section(section):
+        parser.add_section(section)
+    parser.set(section, key, value)
+    with path.open("w", encoding="utf-8") as handle:
+        parser.write(handle)
+
+
+def remove_ini(path: Path, section: str, key: str | None = None) -> None:
+    parser = configparser.RawConfigParser()
+    parser.read(path, encoding="utf-8")
+    if key is None:
+        parser.remove_section(section)
+    else:
+        parser.remove_option(section, key)
+    with path.open("w", encoding="utf-8") as handle:
+        parser.write(handle)
+
+
+@dataclass
+class BotsDir:
+    """One Bots environment made by init-db, with ports of its own."""
+
+    root: Path
+    engine_port: int
+    web_port: int
+    jobqueue_port: int
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config"
+
+    @property
+    def ini(self) -> Path:
+        return self.config / "bots.ini"
+
+    @property
+    def botssys(self) -> Path:
+        return self.root / "botssys"
+
+    @property
+    def usersys(self) -> Path:
+        return self.root / "usersys"
+
+    @property
+    def db(self) -> Path:
+        return self.botssys / "sqlitedb" / "botsdb"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment a user would give the runtime: no venv on PATH on purpose."""
+        base = {"PATH": BASE_PATH, "HOME": str(self.root), "BOTS_CONFIG_DIR": str(self.config)}
+        base.update(extra)
+        return base
+
+    def set(self, section: str, key: str, value: str) -> None:
+        set_ini(self.ini, section, key, value)
+
+    def enable_jobqueue(self) -> None:
+        self.set("jobqueue", "enabled", "True")
+
+    def mutex_rows(self) -> int:
+        with contextlib.closing(sqlite3.connect(self.db)) as db:
+            return int(db.execute("SELECT COUNT(*) FROM mutex").fetchone()[0])
+
+    def add_sleep_route(self, name: str, seconds: float, parts: int = 1) -> Path:
+        """An active route of `parts` parts whose routescript sleeps; returns its marker file.
+
+        The script appends `start`, then `end` (or `interrupted` on KeyboardInterrupt) to the
+        marker, so a test can tell how far each part got.
+        """
+        marker = self.root / f"{name}.marker"
+        script = self.usersys / "routescripts" / f"{name}.py"
+        script.write_text(
+            "import time\n"
+            f"MARKER = {str(marker)!r}\n"
+            "def _note(word):\n"
+            "    with open(MARKER, 'a') as handle:\n"
+            "        handle.write(word + '\\n')\n"
+            "def main(routedict=None, **kwargs):\n"
+            "    _note('start')\n"
+            "    try:\n"
+            f"        time.sleep({seconds!r})\n"
+            "    except KeyboardInterrupt:\n"
+            "        _note('interrupted')\n"
+            "        raise\n"
+            "    _note('end')\n",
+            encoding="utf-8",
+        )
+        with contextlib.closing(sqlite3.connect(self.db)) as db:
+            for seq in range(1, parts + 1):
+                db.execute(
+                    "INSERT INTO routes (idroute, seq, active, fromeditype, frommessagetype,"
+                    " toeditype, tomessagetype, alt, testindicator, translateind,"
+                    " notindefaultrun, defer) VALUES (?, ?, 1, '', '', '', '', '', '', 0, 0, 0)",
+                    (name, seq),
+                )
+            db.commit()
+        return marker
+
+
+def make_bots_dir(root: Path) -> BotsDir:
+    out = io.StringIO()
+    code = initdb.main(str(root / "config"), {}, out=out, err=out)
+    assert code == 0, out.getvalue()
+    bots = BotsDir(root, free_port(), free_port(), free_port())
+    bots.set("settings", "port", str(bots.engine_port))
+    bots.set("webserver", "port", str(bots.web_port))
+    bots.set("jobqueue", "port", str(bots.jobqueue_port))
+    return bots
+
+
+StartRuntime = Callable[..., RuntimeProcess]
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """Run `bots-runtime ARGS` to completion (check, init-db, a failing start)."""
+    return subprocess.run(
+        [sys.executable, "-m", "bots_runtime", "--port", "0", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
