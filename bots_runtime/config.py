@@ -492,7 +492,9 @@ def help_text(version: str) -> str:
         "  bots-runtime [OPTIONS] SERVICE [OPTIONS] [-- ARGS]   a Bots service",
         "  bots-runtime [OPTIONS] run [OPTIONS] -- CMD [ARGS]   any command",
         "  bots-runtime [OPTIONS] CMD [ARGS]                    same as run -- CMD ARGS",
-        "  bots-runtime probe {" + ",".join(PROBE_TARGETS) + "} [--port P] [--timeout S]",
+        "  bots-runtime probe {"
+        + ",".join(PROBE_TARGETS)
+        + "} [--port P | --port-file F] [--timeout S]",
         "  bots-runtime check SERVICE                           validate, print the plan",
         "  bots-runtime shell [-- ARGS]                         a shell in the same environment",
         "",

@@ -28,7 +28,7 @@ from bots_runtime.supervision.reaper import Reaper
 from bots_runtime.supervision.supervisor import Supervisor
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from structlog.typing import FilteringBoundLogger
 
@@ -76,21 +76,56 @@ async def serve(launch: Launch, outputs: Outputs | None = None) -> int:
         async for signum in receiver:
             dispatch(signum)
 
-    async with anyio.create_task_group() as tg:
-        caught = cast("tuple[signal.Signals, ...]", signals.caught_signals())
-        with anyio.open_signal_receiver(*caught) as receiver:
-            tg.start_soon(signal_loop, receiver)
-            server = None
-            if launch.sock is not None:
-                server = await _start_http(tg, launch, board, log)
-            code = await supervisor.run()
-            if server is not None:
-                await server.close()
-            tg.cancel_scope.cancel()
+    async def supervised() -> int:
+        async with anyio.create_task_group() as tg:
+            caught = cast("tuple[signal.Signals, ...]", signals.caught_signals())
+            with anyio.open_signal_receiver(*caught) as receiver:
+                tg.start_soon(signal_loop, receiver)
+                server = None
+                if launch.sock is not None:
+                    server = await _start_http(tg, launch, board, log)
+                code = await supervisor.run()
+                if server is not None:
+                    await server.close()
+                tg.cancel_scope.cancel()
+        return code
+
+    code = await _shielded(supervised, supervisor, log)
     await _after_run(spec, board.snapshot, code, log)
     log.info("runtime exiting", code=code)
     if launch.lock is not None:
         launch.lock.release()
+    return code
+
+
+async def _shielded(
+    work: Callable[[], Awaitable[int]], supervisor: Supervisor, log: FilteringBoundLogger
+) -> int:
+    """Run `work` where the caller's cancellation cannot cut it short.
+
+    A library caller that cancels `supervise_async` must still get the whole stop sequence:
+    a guard task outside the shield turns that cancellation into a stop request, the shielded
+    supervisor and signal task (SIGCHLD drives the reaper) stop the child as planned, and the
+    cancellation goes on once everything is gone.
+    """
+    finished = False
+
+    async def guard() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            if not finished:
+                log.info("supervision cancelled: stopping the service")
+                supervisor.request_stop(signal.SIGTERM)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(guard)
+        with anyio.CancelScope(shield=True):
+            try:
+                code = await work()
+            finally:
+                finished = True
+        tg.cancel_scope.cancel()
     return code
 
 

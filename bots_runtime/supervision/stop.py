@@ -9,8 +9,9 @@ The stages run in this order, each named after what it does:
    for, sent the leftover signal `leftover_margin` seconds before the deadline, then killed.
 
 Stage 4 also runs when the child exits on its own. A second stop signal (`force`) cuts every
-wait short. The supervisor owns one `StopSequence` and runs it in its own task group, which
-is shielded from outside cancellation, so a cancelled caller still gets a clean stop.
+wait short. The supervisor owns one `StopSequence` and runs it in its task group, which
+`runtime.serve` shields from outside cancellation, so a cancelled caller still gets a clean
+stop.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ its snapshots. Commands arrive as plain method calls from the signal task (`forw
 from __future__ import annotations
 
 import random
-import signal
 from typing import TYPE_CHECKING
 
 import anyio
@@ -68,7 +67,6 @@ class Supervisor:
         self._child_gone = anyio.Event()
         self._relays: list[RelayPair] = []
         self._idle_stop = False
-        self._finished = False
         self._tg: TaskGroup | None = None
         #: Set once the first child is registered: commands sent before that would not know
         #: the child yet, so the signal task waits for it before replaying early signals.
@@ -106,30 +104,11 @@ class Supervisor:
     # --- main loop ----------------------------------------------------------------------
 
     async def run(self) -> int:
-        """Supervise to the end; a cancelled caller still gets the whole stop sequence.
+        """Supervise to the end and return the exit code.
 
-        The work runs under a shield; a guard task outside it turns the caller's
-        cancellation into a stop request, and the cancellation goes on once all is gone.
+        Not shielded here: the caller (`runtime.serve`) shields the supervisor together with
+        the signal task that feeds it, and turns its own cancellation into `request_stop`.
         """
-        async with anyio.create_task_group() as guard:
-            guard.start_soon(self._stop_when_cancelled)
-            with anyio.CancelScope(shield=True):
-                try:
-                    code = await self._supervise()
-                finally:
-                    self._finished = True
-            guard.cancel_scope.cancel()
-        return code
-
-    async def _stop_when_cancelled(self) -> None:
-        try:
-            await anyio.sleep_forever()
-        finally:
-            if not self._finished:
-                self._log.info("supervision cancelled: stopping the service")
-                self.request_stop(signal.SIGTERM)
-
-    async def _supervise(self) -> int:
         async with anyio.create_task_group() as tg:
             self._tg = tg
             code = await self._lifecycle()
@@ -169,7 +148,7 @@ class Supervisor:
 
     async def _run_one(self, child: Child) -> ExitStatus:
         """Publish, relay and time one child until it exits."""
-        assert self._tg is not None  # noqa: S101 - _supervise sets it before the lifecycle
+        assert self._tg is not None  # noqa: S101 - run() sets it before the lifecycle
         self._reaper.watch(child.pid)
         self._tree.adopt(child.pid)
         self._child_gone = anyio.Event()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -32,10 +31,14 @@ while True:
 DRAIN = 1.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+async def bound_port(port_file: Path) -> int:
+    """The port a runtime started with `--port auto --port-file` bound (it writes it first)."""
+    with anyio.fail_after(15):
+        while True:
+            text = port_file.read_text() if port_file.exists() else ""
+            if text.strip():
+                return int(text)
+            await anyio.sleep(0.01)
 
 
 async def status(port: int, path: str) -> int:
@@ -55,7 +58,7 @@ async def test_drain_order(tmp_path: Path) -> None:
     child = tmp_path / "child.py"
     child.write_text(CHILD)
     marker = tmp_path / "signalled"
-    port = free_port()
+    port_file = tmp_path / "port"
     argv = [
         sys.executable,
         "-m",
@@ -64,7 +67,9 @@ async def test_drain_order(tmp_path: Path) -> None:
         "--host",
         "127.0.0.1",
         "--port",
-        str(port),
+        "auto",
+        "--port-file",
+        str(port_file),
         "--drain-delay",
         str(DRAIN),
         "--start-period",
@@ -77,6 +82,7 @@ async def test_drain_order(tmp_path: Path) -> None:
     log = (tmp_path / "runtime.log").open("wb")
     async with await anyio.open_process(argv, stdout=log, stderr=log) as runtime:
         try:
+            port = await bound_port(port_file)
             with anyio.fail_after(15):
                 while await status(port, "/readyz") != 200:
                     await anyio.sleep(0.02)
@@ -123,12 +129,14 @@ async def test_probe_command(tmp_path: Path) -> None:
     """
     child = tmp_path / "child.py"
     child.write_text(CHILD)
-    port = free_port()
-    argv = [sys.executable, "-m", "bots_runtime", "run", "--host", "127.0.0.1", "--port"]
-    argv += [str(port), "--start-period", "0.2", "--", sys.executable, str(child), "/dev/null"]
+    port_file = tmp_path / "port"
+    argv = [sys.executable, "-m", "bots_runtime", "run", "--host", "127.0.0.1", "--port", "auto"]
+    argv += ["--port-file", str(port_file), "--start-period", "0.2", "--"]
+    argv += [sys.executable, str(child), "/dev/null"]
     log = (tmp_path / "runtime.log").open("wb")
     async with await anyio.open_process(argv, stdout=log, stderr=log) as runtime:
         try:
+            port = await bound_port(port_file)
             with anyio.fail_after(15):
                 while await status(port, "/readyz") != 200:
                     await anyio.sleep(0.02)
@@ -140,3 +148,28 @@ async def test_probe_command(tmp_path: Path) -> None:
     code, output = await probe_cli(port)
     assert code == 1
     assert output == f"readyz: cannot reach 127.0.0.1:{port}: Connection refused\n".encode()
+
+
+async def test_open_connections_are_counted(tmp_path: Path) -> None:
+    """Three idle clients plus the scrape itself show in bots_runtime_http_connections."""
+    port_file = tmp_path / "port"
+    argv = [sys.executable, "-m", "bots_runtime", "--host", "127.0.0.1", "--port", "auto"]
+    argv += ["--port-file", str(port_file), "sleep", "30"]
+    log = (tmp_path / "runtime.log").open("wb")
+    async with await anyio.open_process(argv, stdout=log, stderr=log) as runtime:
+        try:
+            port = await bound_port(port_file)
+            idle = [await anyio.connect_tcp("127.0.0.1", port) for _ in range(3)]
+            with anyio.fail_after(10):
+                while True:
+                    _, body = await get(port, "/metrics")
+                    line = next(ln for ln in body.splitlines() if ln.startswith("bots_runtime_h"))
+                    if float(line.split()[-1]) == 4:
+                        break
+                    await anyio.sleep(0.02)
+            for stream in idle:
+                await stream.aclose()
+        finally:
+            runtime.kill()
+            await runtime.wait()
+            log.close()

@@ -1,6 +1,7 @@
 """Bad input before the child runs: one line, a documented code, never a traceback."""
 
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import PYTHON, ROOT
+from bots_runtime import config
+from tests.support import PYTHON, ROOT, RuntimeFactory
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -81,3 +83,36 @@ def test_help_and_version() -> None:
     version = cli("--version")
     assert version.returncode == 0
     assert version.stdout.startswith("bots-runtime ")
+
+
+def test_port_auto_binds_a_free_port_and_reports_it(runtime: RuntimeFactory) -> None:
+    """1. `--port auto --port-file F`: the kernel picks the port
+    2. the file and the "health server listening" event name the same port, before the child
+    3. that port answers /healthz, and `probe --port-file F` finds it too."""
+    rt = runtime("sleep", "30", health=True)
+    assert "--port-file" in rt.argv
+    listening = rt.wait_event("health server listening")
+    assert rt.port == listening["port"] > 0
+    assert listening["port"] != config.DEFAULT_PORT
+    rt.wait_status("/healthz", 200)
+    probe = cli("probe", "healthz", "--port-file", str(rt.port_file))
+    assert probe.returncode == 0, probe.stdout
+    rt.signal(signal.SIGTERM)
+    assert rt.wait() == 143
+
+
+def test_port_file_that_cannot_be_written_is_a_configuration_error(tmp_path: Path) -> None:
+    """A port file in a missing folder: one line, exit 78, and the child never starts."""
+    marker = tmp_path / "started"
+    target = tmp_path / "missing" / "port"
+    result = cli("--port", "auto", "--port-file", str(target), "touch", str(marker))
+    assert result.returncode == 78
+    assert "--port-file" in one_line_error(result)
+    assert not marker.exists()
+
+
+def test_probe_without_a_port_says_so() -> None:
+    """`probe` with a port file that names no running runtime: exit 1 and one line."""
+    result = cli("probe", "readyz", "--port-file", "/nonexistent/port")
+    assert result.returncode == 1
+    assert "no port to probe" in result.stdout

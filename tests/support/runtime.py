@@ -62,8 +62,9 @@ class RuntimeProcess:
         head = ["--host", "127.0.0.1", "--port", "auto", "--port-file", str(self.port_file)]
         self.args = args
         self.started = time.monotonic()
+        self.argv = [*prefix, PYTHON, "-m", "bots_runtime", *(head if health else []), *args]
         self.proc = subprocess.Popen(
-            [*prefix, PYTHON, "-m", "bots_runtime", *(head if health else []), *args],
+            self.argv,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=full_env,

@@ -37,10 +37,14 @@ def test_long_line_with_newline_in_same_chunk() -> None:
 
 
 def test_split_never_cuts_a_utf8_character() -> None:
+    """A cut that would fall inside a multi-byte character moves before it; nothing is lost."""
     framer = Framer(4)
-    _, pieces = framer.feed("aaé€x".encode())
-    for piece in pieces:
-        piece.decode("utf-8")
+    lines, pieces = framer.feed("aé€x".encode())
+    assert lines == b""
+    # 4 bytes would end inside "€" (3 bytes after a 1+2-byte start): the cut moves back to 3.
+    assert pieces == ["aé".encode()]
+    assert framer.finish() == "€x\n".encode()
+    assert b"".join([*pieces, "€x\n".encode()]).decode("utf-8") == "aé€x\n"
 
 
 def test_wrapped_lines_are_json_with_escaped_invalid_utf8() -> None:
