@@ -16,8 +16,13 @@ from bots_runtime.bots import SERVICES
 from bots_runtime.core import exit_codes
 from bots_runtime.core.childenv import ENV_PREFIX
 from bots_runtime.core.errors import SettingError
-from bots_runtime.core.health import ENDPOINTS
-from bots_runtime.core.options import LOG_LEVELS, ChildLogs, LogFormat, RuntimeOptions
+from bots_runtime.core.options import (
+    ENDPOINTS,
+    LOG_LEVELS,
+    ChildLogs,
+    LogFormat,
+    RuntimeOptions,
+)
 from bots_runtime.core.spec import RestartPolicy
 
 if TYPE_CHECKING:
@@ -212,7 +217,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "restart",
         _choice(RESTART_CHOICES),
-        "restart policy: never, on-failure, always",
+        "restart policy: " + ", ".join(RESTART_CHOICES),
         "POLICY",
         shown_default="never; servers: on-failure",
     ),
@@ -247,15 +252,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "log_format",
         _choice(tuple(f.value for f in LogFormat)),
-        "runtime log format: auto (console on a TTY, else json), json, console",
+        "runtime log format: "
+        + ", ".join(f.value for f in LogFormat)
+        + " (auto: console on a TTY, else json)",
         "FORMAT",
         shown_default="auto",
     ),
-    Setting("log_level", _choice(LOG_LEVELS), "runtime log level", "LEVEL", shown_default="info"),
+    Setting(
+        "log_level",
+        _choice(LOG_LEVELS),
+        "runtime log level: " + ", ".join(LOG_LEVELS),
+        "LEVEL",
+        shown_default="info",
+    ),
     Setting(
         "child_logs",
         _choice(tuple(c.value for c in ChildLogs)),
-        "child output: wrap (JSON event per line) or raw (bytes unchanged)",
+        "child output: "
+        + " or ".join(m.value for m in ChildLogs)
+        + " (wrap: a JSON event per line; raw: bytes unchanged)",
         "MODE",
         shown_default="wrap",
     ),

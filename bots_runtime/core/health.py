@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bots_runtime.core.options import ENDPOINTS
 from bots_runtime.core.spec import Level
 from bots_runtime.core.state import Phase
 
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
 
 LIVENESS = "livez"
 READINESS = "readyz"
-#: Every endpoint and the verdict it gives; `/healthz` is the older name of `/livez`.
-ENDPOINTS = {"healthz": LIVENESS, "livez": LIVENESS, "readyz": READINESS}
 
 PROCESS = "process"
 SHUTDOWN = "shutdown"

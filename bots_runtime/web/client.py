@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import http.client
 
-from bots_runtime.core.health import ENDPOINTS
+from bots_runtime.core.options import ENDPOINTS
 
 TARGETS = tuple(ENDPOINTS)
 _WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1"}

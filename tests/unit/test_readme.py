@@ -10,8 +10,7 @@ import pytest
 from bots_runtime import config
 from bots_runtime.bots import SERVICES
 from bots_runtime.core import exit_codes
-from bots_runtime.core.health import ENDPOINTS
-from bots_runtime.core.options import LOG_LEVELS, ChildLogs, LogFormat
+from bots_runtime.core.options import ENDPOINTS, LOG_LEVELS, ChildLogs, LogFormat
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
