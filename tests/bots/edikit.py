@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import urllib.request
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ from tests.bots.kit import VENV_BIN, BotsDir
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from tests.bots.kit import StartRuntime
+    from tests.support import RuntimeProcess
 
 EDI = Path(__file__).resolve().parent / "edi"
 SAMPLES = EDI / "samples"
@@ -160,3 +164,18 @@ def promtool_check(text: str) -> str:
     )
     assert done.returncode in (0, 1), done.stderr
     return (done.stdout + done.stderr).strip()
+
+
+def webserver_metrics(run_runtime: StartRuntime, bots: BotsDir, env: dict[str, str]) -> str:
+    """Start the webserver under the runtime, return /metrics once the EDI gauges are in."""
+    runtime = run_runtime(["--drain-delay", "0", "webserver"], bots.env(**env))
+
+    def read(rt: RuntimeProcess) -> str | None:
+        body = rt.text("/metrics")
+        return body if 'bots_runtime_collector_duration_seconds{collector="edi"}' in body else None
+
+    text: str = runtime.wait_for(read, timeout=30)
+    runtime.wait_status("/readyz", 200, timeout=30)  # stopped while starting, Bots exits 130
+    runtime.signal(signal.SIGTERM)
+    assert runtime.wait(25) == 0, runtime.output()
+    return text

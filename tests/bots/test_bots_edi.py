@@ -26,6 +26,7 @@ from tests.bots.edikit import (
     scrape,
     series,
     value,
+    webserver_metrics,
 )
 from tests.support import wait_until
 
@@ -72,21 +73,6 @@ def engine_run(
 
 def outcome_events(runtime: RuntimeProcess) -> list[dict[str, object]]:
     return [r for r in runtime.records() if "edi_outcome" in r]
-
-
-def webserver_metrics(run_runtime: StartRuntime, bots: BotsDir, env: dict[str, str]) -> str:
-    """Start the webserver under the runtime, return /metrics once the EDI gauges are in."""
-    runtime = run_runtime(["--drain-delay", "0", "webserver"], bots.env(**env))
-
-    def read(rt: RuntimeProcess) -> str | None:
-        body = rt.text("/metrics")
-        return body if 'bots_runtime_collector_duration_seconds{collector="edi"}' in body else None
-
-    text: str = runtime.wait_for(read, timeout=30)
-    runtime.wait_status("/readyz", 200, timeout=30)  # stopped while starting, Bots exits 130
-    runtime.signal(signal.SIGTERM)
-    assert runtime.wait(25) == 0, runtime.output()
-    return text
 
 
 class TestEngineRun:
