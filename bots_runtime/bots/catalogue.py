@@ -302,8 +302,8 @@ def _edi_collectors(env: botsenv.BotsEnv) -> tuple[CollectorSpec, ...]:
             interval=30.0,
             timeout=5.0,
             description=(
-                f"EDI gauges from {env.database.describe()}: problem files of the last 24 h"
-                " per route, the last run, the engine lock"
+                f"EDI gauges from {env.database.describe()}: files of the last 24 h per route"
+                " and state, the last run, the engine lock"
             ),
         ),
     )

@@ -3,7 +3,7 @@
 A `GaugeReader` for the runtime's collector runner, so it is read in the background.
 
 One reading is five small queries on one read-only connection, each on an index or a tiny
-table: problem files of the last 24 h per route (`filereport.ts` is indexed), the newest
+table: the files of the last 24 h per route and state (`filereport.ts` is indexed), the newest
 `report` row and the newest crash recovery (primary key, read backwards), the `mutex` rows (0
 or 1) and the active routes (a configuration table). Nothing here scans `ta`. Every replica
 reads on its own; docs/edi-metrics.md has the measured cost.
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from bots_runtime.bots.environment import Database
 
 WINDOW = 24 * 3600.0
-PROBLEMS = tuple(state for state in STATES if state != "done")
 PREFIX = "bots_edi_"
 
 
@@ -101,7 +100,7 @@ def read_gauges(
         connection,
         dialect.sql(
             "SELECT idroute, statust, COUNT(*) FROM filereport"
-            " WHERE ts >= ? AND statust IN (0, 1, 2) GROUP BY idroute, statust"
+            " WHERE ts >= ? GROUP BY idroute, statust"
         ),
         (dialect.cutoff(window, now),),
     )
@@ -143,14 +142,14 @@ def read_gauges(
 
 
 def _recent_files(rows: list[Any], active: list[str]) -> GaugeFamily:
-    counts = {(route, state): 0 for route in active for state in PROBLEMS}
+    counts = {(route, state): 0 for route in active for state in STATES}
     for route, statust, number in rows:
         key = (str(route), FILE_STATES.get(int(statust), OTHER))
         counts[key] = counts.get(key, 0) + int(number)
     return GaugeFamily(
         PREFIX + "recent_files",
-        "Files received in the window that ended in error, stuck or open, per route"
-        " (filereport; 0 for every active route without one).",
+        "Files received in the window per route and how they ended: done, error, stuck, open"
+        " (filereport.statust; every state of every active route, 0 when none).",
         labels=("route", "status"),
         samples=tuple(((route, state), float(n)) for (route, state), n in sorted(counts.items())),
     )

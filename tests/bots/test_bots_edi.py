@@ -85,7 +85,7 @@ class TestEngineRun:
         3. The Pushgateway has exactly 5 received, 3 done, 2 in error, 3 sent, the bytes of
            the five files, per command type and per route; the exposition passes promtool.
         4. One log event carries the same numbers and says where the errors are.
-        5. The webserver's /metrics shows the 2 errors of route edi_csv in the last 24 h and
+        5. The webserver's /metrics shows the same files per route for the last 24 h and
            the last run's time (report.ts in settings.py's zone, turned into Unix time).
         """
         routes = install(bots_dir, bots_dir.env(), ("edi_pass", "edi_csv"))
@@ -160,9 +160,14 @@ class TestEngineRun:
             for labels, v in series(web, "bots_edi_recent_files").items()
         }
         assert recent == {
-            (route, state): (2 if (route, state) == ("edi_csv", "error") else 0)
-            for route in ("edi_csv", "edi_pass")
-            for state in ("error", "stuck", "open")
+            ("edi_csv", "done"): 2,
+            ("edi_csv", "error"): 2,
+            ("edi_csv", "stuck"): 0,
+            ("edi_csv", "open"): 0,
+            ("edi_pass", "done"): 1,
+            ("edi_pass", "error"): 0,
+            ("edi_pass", "stuck"): 0,
+            ("edi_pass", "open"): 0,
         }
         assert value(web, "bots_edi_last_run_failed") == 1
         assert value(web, "bots_edi_last_run_files_received") == 5
