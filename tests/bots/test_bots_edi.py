@@ -13,6 +13,7 @@ import os
 import signal
 import sqlite3
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -31,14 +32,13 @@ from tests.bots.edikit import (
 from tests.support import wait_until
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from tests.bots.kit import BotsDir, StartRuntime
     from tests.support import RuntimeProcess
 
 pytestmark = [pytest.mark.bots, pytest.mark.slow, pytest.mark.prometheus]
 
 ENGINE = {"instance": "", "job": "bots_engine"}
+DOC = Path(__file__).resolve().parents[2] / "docs" / "edi-metrics.md"
 REPORT = {"instance": "", "job": "bots_engine_report"}
 
 
@@ -179,6 +179,10 @@ class TestEngineRun:
         assert begun - 1 <= stamp <= ended
         assert value(web, "bots_edi_engine_lock_rows") == 0
         assert promtool_check(text) == ""
+        documented = DOC.read_text(encoding="utf-8")
+        exported = {name for name, _ in web if name.startswith(("bots_edi_", "bots_runtime_coll"))}
+        assert len(exported) >= 11
+        assert {n for n in exported if f"`{n}`" not in documented} == set()
 
     def test_every_kind_of_outcome(
         self, run_runtime: StartRuntime, bots_dir: BotsDir, gateway: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
@@ -210,3 +211,26 @@ class TestDialect:
         assert list(kinds.values()) == ["sqlite", "postgresql", "postgresql", "mysql"]
         with pytest.raises(ReadError, match="oracle"):
             kind_of(Database("django.db.backends.oracle", "x"))
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "edi-metrics.md"
+
+
+def test_every_pushed_metric_is_documented() -> None:
+    """docs/edi-metrics.md has a row for every metric an engine run can push."""
+    outcome = RunOutcome(
+        (command(done=1, error=1), command("crashrecovery", stuck=1)),
+        (route("edi_csv", done=1, error=1, process=1),),
+    )
+    registries = (
+        push.outcome_registry(outcome),
+        push.engine_run_registry(started_at=1, duration=1, exit_code=0, crash_recovery=True),
+    )
+    names = {
+        family.name
+        for registry in registries
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+    }
+    table = DOC.read_text(encoding="utf-8")
+    assert len(names) == 17
+    assert {name for name in names if f"| `{name}` |" not in table} == set()
