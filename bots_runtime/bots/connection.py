@@ -6,16 +6,18 @@ MySQLdb for MySQL), never through Django: starting Bots' interpreter costs hundr
 milliseconds, a query costs well under one. Every connection is read-only at the database
 (SQLite `mode=ro`, a read-only session elsewhere), so the runtime can never change Bots' data.
 
-Timestamps differ per database, as Bots writes them (docs/edi-metrics.md): PostgreSQL gives
-instants (timestamptz) or, for Bots' own raw-SQL tables, naive values in the server's session
-zone, which the query turns into instants; SQLite and MySQL give naive local times in
-settings.py's `TIME_ZONE` (Django sets the engine process's zone to it).
+Timestamps differ per database, as Bots writes them (docs/edi-metrics.md): on SQLite they are
+naive local times in settings.py's `TIME_ZONE` (Django sets the engine process's zone to it);
+on PostgreSQL and MySQL the engine's own connection writes them in the server's session zone
+(PostgreSQL's `report` and `filereport` columns are timestamptz), so the query turns them
+into instants in a session of the same zone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
@@ -89,20 +91,25 @@ class Dialect:
         return "?" if self.kind == "sqlite" else "%s"
 
     def sql(self, text: str) -> str:
-        """`text` with `?` placeholders and `INSTANT(ts)` markers, for this database.
+        """`text` with `?` placeholders and the markers `INSTANT(ts)`, `SINCE(?)`, for this DB.
 
-        On PostgreSQL `INSTANT(ts)` becomes a cast to timestamptz, so a naive column (Bots'
-        raw-SQL `mutex` and `ta`) is read in the session's zone, the one the engine wrote
-        it in; elsewhere it is the bare column, converted in Python by `epoch`.
+        `INSTANT(ts)` is a timestamp column as something `epoch` turns into Unix time:
+        PostgreSQL casts it to timestamptz and MySQL takes `UNIX_TIMESTAMP`, both in the
+        session's zone, the one the engine wrote Bots' naive columns in; SQLite's text stays
+        as it is (local time in `zone`). `SINCE(?)` is the matching bound for `ts >=`.
         """
         if self.kind == "postgresql":
             text = text.replace("INSTANT(ts)", "CAST(ts AS timestamptz)")
-        else:
-            text = text.replace("INSTANT(ts)", "ts")
+        elif self.kind == "mysql":
+            text = text.replace("INSTANT(ts)", "UNIX_TIMESTAMP(ts)")
+            text = text.replace("SINCE(?)", "FROM_UNIXTIME(?)")
+        text = text.replace("INSTANT(ts)", "ts").replace("SINCE(?)", "?")
         return text if self.kind == "sqlite" else text.replace("?", "%s")
 
     def cutoff(self, seconds_ago: float, now: float) -> object:
-        """The bound for `ts >= ?` `seconds_ago` before `now`, as this database compares it."""
+        """The parameter of `SINCE(?)`: `seconds_ago` before `now`, as this database compares."""
+        if self.kind == "mysql":
+            return round(now - seconds_ago)
         instant = dt.datetime.fromtimestamp(now - seconds_ago, dt.UTC)
         if self.kind == "postgresql":
             return instant
@@ -110,9 +117,11 @@ class Dialect:
         return local.isoformat(" ")
 
     def epoch(self, value: object) -> float | None:
-        """A timestamp as Bots stored it, as Unix seconds (naive values: in `zone`)."""
+        """An `INSTANT(ts)` value as Unix seconds (naive SQLite text: local time in `zone`)."""
         if value is None or value == "":
             return None
+        if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+            return float(value)
         if isinstance(value, str):
             value = dt.datetime.fromisoformat(value.strip())
         if not isinstance(value, dt.datetime):

@@ -40,8 +40,8 @@ READ_SETTINGS = Path(__file__).resolve().parent / "scripts" / "read_settings.py"
 class Database:
     """The Django `DATABASES['default']` entry Bots will use (strings, as Django has them).
 
-    `time_zone` is settings.py's TIME_ZONE: Bots writes naive local times in it on SQLite
-    and MySQL ("" when TIME_ZONE is None: the system's zone).
+    `time_zone` is settings.py's TIME_ZONE: on SQLite Bots writes naive local times in it
+    ("" when TIME_ZONE is None: the system's zone).
     """
 
     engine: str

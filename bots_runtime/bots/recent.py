@@ -100,7 +100,7 @@ def read_gauges(
         connection,
         dialect.sql(
             "SELECT idroute, statust, COUNT(*) FROM filereport"
-            " WHERE ts >= ? GROUP BY idroute, statust"
+            " WHERE ts >= SINCE(?) GROUP BY idroute, statust"
         ),
         (dialect.cutoff(window, now),),
     )

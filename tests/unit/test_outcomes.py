@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -159,12 +160,16 @@ class TestPushedGauges:
 
 class TestDialect:
     def test_placeholders_and_instants(self) -> None:
-        """`?` and `INSTANT(ts)` become each driver's own form."""
-        sql = "SELECT INSTANT(ts) FROM report WHERE idta > ?"
-        assert Dialect("sqlite", "UTC").sql(sql) == "SELECT ts FROM report WHERE idta > ?"
-        assert Dialect("mysql", "UTC").sql(sql) == "SELECT ts FROM report WHERE idta > %s"
+        """`?`, `INSTANT(ts)` and `SINCE(?)` become each driver's own form."""
+        sql = "SELECT INSTANT(ts) FROM report WHERE idta > ? AND ts >= SINCE(?)"
+        assert Dialect("sqlite", "UTC").sql(sql) == (
+            "SELECT ts FROM report WHERE idta > ? AND ts >= ?"
+        )
+        assert Dialect("mysql", "UTC").sql(sql) == (
+            "SELECT UNIX_TIMESTAMP(ts) FROM report WHERE idta > %s AND ts >= FROM_UNIXTIME(%s)"
+        )
         assert Dialect("postgresql", "UTC").sql(sql) == (
-            "SELECT CAST(ts AS timestamptz) FROM report WHERE idta > %s"
+            "SELECT CAST(ts AS timestamptz) FROM report WHERE idta > %s AND ts >= %s"
         )
 
     def test_naive_times_are_in_bots_zone(self) -> None:
@@ -177,23 +182,26 @@ class TestDialect:
         assert amsterdam.epoch("2026-12-01 14:15:13.500000") == winter + 0.5
         assert amsterdam.epoch(None) is None
 
-    def test_aware_times_are_kept(self) -> None:
-        """PostgreSQL's timestamptz arrives aware and is taken as it is."""
+    def test_instants_are_kept(self) -> None:
+        """PostgreSQL's timestamptz arrives aware, MySQL's UNIX_TIMESTAMP as a number."""
         aware = dt.datetime(2026, 12, 1, 13, 17, 20, tzinfo=dt.UTC)
         assert Dialect("postgresql", "Europe/Paris").epoch(aware) == aware.timestamp()
+        unix = Decimal("1796130028.000000")
+        assert Dialect("mysql", "Europe/Paris").epoch(unix) == 1796130028.0
 
     def test_cutoff_in_bots_zone(self) -> None:
-        """The 24 h bound is compared as Bots wrote `ts`: local text, or an instant."""
+        """The 24 h bound is compared as Bots wrote `ts`: local text, an instant, Unix time."""
         now = dt.datetime(2026, 3, 29, 12, 0, tzinfo=dt.UTC).timestamp()  # the DST switch day
         sqlite = Dialect("sqlite", "Europe/Amsterdam")
         assert sqlite.cutoff(24 * 3600, now) == "2026-03-28 13:00:00"
         instant = Dialect("postgresql", "Europe/Amsterdam").cutoff(24 * 3600, now)
         assert instant == dt.datetime(2026, 3, 28, 12, 0, tzinfo=dt.UTC)
+        assert Dialect("mysql", "Europe/Amsterdam").cutoff(24 * 3600, now) == now - 24 * 3600
 
     def test_bad_values_are_read_errors(self) -> None:
         """Not a timestamp, or a zone this system lacks: a ReadError, not a crash."""
         with pytest.raises(ReadError, match="not a timestamp"):
-            Dialect("sqlite", "UTC").epoch(42)
+            Dialect("sqlite", "UTC").epoch(dt.date(2026, 12, 1))
         with pytest.raises(ReadError, match="Mars/Olympus"):
             Dialect("sqlite", "Mars/Olympus").epoch("2026-12-01 10:00:00")
 
