@@ -63,25 +63,25 @@ class Command:
 
     idta: int
     type: str
-    failed: bool
+    #: Rows with `status` true (the command had errors): 0 or 1 for one row.
+    failures: int
     received: int
     files: Mapping[str, int]
     sent: int
     process_errors: int
     received_bytes: int
     count: int = 1
-    failures: int = 0
 
-    def __post_init__(self) -> None:
-        if self.failed and not self.failures:
-            object.__setattr__(self, "failures", 1)
+    @property
+    def failed(self) -> bool:
+        """Bots' own verdict: the command had errors (its engine exits 2)."""
+        return self.failures > 0
 
     def plus(self, other: Command) -> Command:
         """The sum of two commands of the same type."""
         return Command(
             idta=min(self.idta, other.idta),
             type=self.type,
-            failed=self.failed or other.failed,
             received=self.received + other.received,
             files={s: self.files.get(s, 0) + other.files.get(s, 0) for s in STATES},
             sent=self.sent + other.sent,
@@ -201,6 +201,7 @@ class RunOutcome:
             process_errors=self.process_errors,
             received_bytes=self.received_bytes,
             crash_recovery=self.crash_recovery,
+            previous_report_rewritten=self.rewritten,
             routes={
                 route.route: {**route.files, "process_errors": route.process_errors}
                 for route in self.routes
@@ -247,7 +248,7 @@ def _command(row: tuple[Any, ...]) -> Command:
     return Command(
         idta=int(idta),
         type=str(kind),
-        failed=bool(status),
+        failures=1 if status else 0,
         received=int(received),
         files={"done": int(done), "error": int(error), "stuck": int(ok), "open": int(still_open)},
         sent=int(sent),

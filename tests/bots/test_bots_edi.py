@@ -411,6 +411,9 @@ class TestCrashRecovery:
         assert value(samples, "bots_engine_last_run_commands", **crash) == 1
         assert value(samples, "bots_engine_last_run_files", **crash, status="error") == 1
         assert value(samples, "bots_engine_last_run_files_received", **new) == 0
+        (event,) = outcome_events(after)
+        assert event["previous_report_rewritten"] is True
+        assert event["commands"] == ["crashrecovery", "new"]
 
 
 class TestWebserverGauges:

@@ -21,7 +21,7 @@ def command(kind: str = "new", **counts: int) -> Command:
     return Command(
         idta=counts.get("idta", 10),
         type=kind,
-        failed=bool(counts.get("error") or counts.get("stuck") or counts.get("process", 0)),
+        failures=1 if counts.get("error") or counts.get("stuck") or counts.get("process") else 0,
         received=sum(files.values()),
         files=files,
         sent=counts.get("sent", files["done"]),
