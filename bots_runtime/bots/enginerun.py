@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 #: Seconds to connect or wait for a lock before the spawn: a database that slow is down.
 WATERMARK_TIMEOUT = 2.0
 READ_TIMEOUT = 3.0
+#: The whole end-of-run read: a connection and three statements, each under READ_TIMEOUT.
+READ_DEADLINE = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,23 +74,27 @@ class EngineRunReport:
     pushgateway: str | None
     mark: Watermark | None
     problem: str = ""
-    #: Reading (3 s at most) and both pushes side by side (5 s each at most).
-    timeout: float = READ_TIMEOUT + push.PUSH_TIMEOUT + 1.0
+    #: The reading, then both pushes side by side (5 s each at most).
+    timeout: float = READ_DEADLINE + push.PUSH_TIMEOUT + 1.0
 
     async def __call__(self, run: RunRecord, log: EventLog) -> None:
         """Read in a worker thread (the drivers block); the exit code stands either way."""
-        import anyio.to_thread  # noqa: PLC0415 - the event loop is running by now
+        import anyio  # noqa: PLC0415 - the event loop is running by now
+        import anyio.to_thread  # noqa: PLC0415
 
         outcome: RunOutcome | None = None
         problem = self.problem
         if self.mark is not None:
             mark = self.mark
-            try:
-                outcome = await anyio.to_thread.run_sync(
-                    lambda: read_run(self.database, mark), abandon_on_cancel=True
-                )
-            except ReadError as err:
-                problem = f"after the run: {err}"
+            problem = f"after the run: no answer within {READ_DEADLINE:g}s"
+            # Its own deadline, so a hung database still leaves time to push "unknown".
+            with anyio.move_on_after(READ_DEADLINE):
+                try:
+                    outcome = await anyio.to_thread.run_sync(
+                        lambda: read_run(self.database, mark), abandon_on_cancel=True
+                    )
+                except ReadError as err:
+                    problem = f"after the run: {err}"
         if outcome is None:
             text = f"engine run outcome unknown: Bots' report cannot be read {problem}"
             log.warning(
