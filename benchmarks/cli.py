@@ -1,5 +1,7 @@
-"""`python -m benchmarks run [--smoke] [--reps N] [--only NAMES] [--bench NAMES] [--out DIR]`
-and `python -m benchmarks report RESULTS.json [--out DIR]` (redraw tables, chart and page).
+"""`python -m benchmarks run [--smoke] [--reps N] [--only NAMES] [--bench NAMES] [--out DIR]`,
+`python -m benchmarks report RESULTS.json [--out DIR]` (redraw tables, chart and page) and
+`python -m benchmarks edi [--smoke] [--ta N] [--reps N] [--out DIR] [--no-postgres]` (the cost
+of reading EDI outcomes from a grown Bots database).
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ def parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="rebuild tables, chart and page from a results JSON")
     rep.add_argument("results", type=Path)
     rep.add_argument("--out", type=Path)
+    edi = sub.add_parser("edi", help="cost of reading EDI outcomes on a grown Bots database")
+    edi.add_argument("--smoke", action="store_true", help="3,000 ta rows, SQLite only (CI)")
+    edi.add_argument("--ta", type=int, help="ta rows to grow to (full default 100,000)")
+    edi.add_argument("--reps", type=int, help="timed engine runs per database (full default 10)")
+    edi.add_argument("--out", type=Path, help="output dir (default benchmarks/results/edi)")
+    edi.add_argument("--no-postgres", action="store_true", help="SQLite only")
     return top
 
 
@@ -91,6 +99,10 @@ def draw_chart(results: Path, png: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Run the command; exit 0 when every measurement succeeded, 1 when any failed."""
     args = parser().parse_args(argv)
+    if args.command == "edi":
+        from benchmarks import edi  # noqa: PLC0415 - needs Bots and bots_runtime.bots
+
+        return edi.main(args.smoke, args.ta, args.reps, args.out, postgres=not args.no_postgres)
     if args.command == "report":
         doc = json.loads(args.results.read_text())
         write(doc, args.out or args.results.parent)

@@ -82,6 +82,11 @@ def describe(spec: ServiceSpec) -> str:
         + (f": {c.description}" if c.description else "")
         for c in spec.checks
     )
+    lines.extend(
+        f"collector: {c.name} every {c.interval:g}s, timeout {c.timeout:g}s"
+        + (f": {c.description}" if c.description else "")
+        for c in spec.collectors
+    )
     lines.extend(f"port: {name} {port}" for name, port in sorted(spec.ports.items()))
     return "\n".join(lines)
 

@@ -98,3 +98,43 @@ def test_smoke_run_writes_every_metric_for_bots_runtime_and_tini(tmp_path: Path)
     assert "## Targets" in (tmp_path / "README.md").read_text()
     if find_spec("matplotlib") or (REPO / "benchmarks" / ".venv-peers" / "bin" / "python").exists():
         assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+EDI_METRICS = {"watermark_ms", "read_ms", "added_ms", "refresh_ms"}
+
+
+@pytest.mark.slow
+@pytest.mark.bots
+@pytest.mark.timeout(150)
+@pytest.mark.skipif(find_spec("bots") is None, reason="Bots EDI is not installed next to Python")
+def test_edi_smoke_run_measures_every_metric(tmp_path: Path) -> None:
+    """`python -m benchmarks edi --smoke` builds a Bots database from real runs, grows it,
+    times real engine runs and webserver refreshes on it, and writes every metric with its
+    target verdict; each timed run's report really had the 7 files dropped for it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "edi", "--smoke", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["meta"]["mode"] == "smoke"
+    assert doc["errors"] == {}
+    sqlite = doc["databases"]["sqlite"]
+    assert sqlite["grown"]["rows"]["ta"] >= 3000
+    assert sqlite["seed_codes"] == [2, 2, 2]  # route edi_procerr fails in every run
+    assert {run["engine_code"] for run in sqlite["runs"]} == {2}
+    for metric in EDI_METRICS:
+        entry = sqlite["summary"][metric]
+        assert entry["n"] >= 2
+        assert 0 < entry["min"] <= entry["median"] <= entry["max"]
+        assert math.isfinite(entry["max"])
+    assert {(t["database"], t["metric"]) for t in doc["targets"]} == {
+        ("sqlite", "added_ms"),
+        ("sqlite", "refresh_ms"),
+    }
+    assert all(isinstance(t["met"], bool) for t in doc["targets"])
+    assert "| sqlite |" in (tmp_path / "README.md").read_text()

@@ -20,13 +20,15 @@ from typing import TYPE_CHECKING
 from bots_runtime.bots import SERVICES, enginelock
 from bots_runtime.bots import environment as botsenv
 from bots_runtime.bots.database import DatabaseProbe
+from bots_runtime.bots.enginerun import EngineRunWatch
 from bots_runtime.bots.programs import find_program, interpreter, path_first
-from bots_runtime.bots.push import EngineRunPush
+from bots_runtime.bots.recent import RecentEdi
 from bots_runtime.core import exit_codes
 from bots_runtime.core.childenv import child_env
 from bots_runtime.core.errors import SettingError
 from bots_runtime.core.spec import (
     CheckSpec,
+    CollectorSpec,
     Level,
     RestartPolicy,
     RestartSpec,
@@ -273,6 +275,7 @@ def service_spec(
     if name == "webserver":
         extra.update(_gui_engine_lock(env, program, executable, extra["PATH"]))
     engine = name == "engine"
+    watch = (EngineRunWatch(env.database, pushgateway),) if engine and env.database else ()
     return ServiceSpec(
         name=name,
         argv=(program, "-c" + config_dir, *args),
@@ -283,7 +286,26 @@ def service_spec(
         exit_meanings=rules.exit_meanings,
         lock_path=str(env.botssys / LOCK_FILE) if engine else None,
         ports=ports,
-        after_run=(EngineRunPush(pushgateway),) if engine and pushgateway else (),
+        before_spawn=watch,
+        collectors=_edi_collectors(env) if name == "webserver" else (),
+    )
+
+
+def _edi_collectors(env: botsenv.BotsEnv) -> tuple[CollectorSpec, ...]:
+    """The webserver's EDI gauges from Bots' database (docs/edi-metrics.md)."""
+    if env.database is None:
+        return ()
+    return (
+        CollectorSpec(
+            "edi",
+            RecentEdi(env.database),
+            interval=30.0,
+            timeout=5.0,
+            description=(
+                f"EDI gauges from {env.database.describe()}: files of the last 24 h per route"
+                " and state, the last run, the engine lock"
+            ),
+        ),
     )
 
 

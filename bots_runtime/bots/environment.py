@@ -38,7 +38,11 @@ READ_SETTINGS = Path(__file__).resolve().parent / "scripts" / "read_settings.py"
 
 @dataclass(frozen=True, slots=True)
 class Database:
-    """The Django `DATABASES['default']` entry Bots will use (strings, as Django has them)."""
+    """The Django `DATABASES['default']` entry Bots will use (strings, as Django has them).
+
+    `time_zone` is settings.py's TIME_ZONE: on SQLite Bots writes naive local times in it
+    ("" when TIME_ZONE is None: the system's zone).
+    """
 
     engine: str
     name: str
@@ -46,6 +50,7 @@ class Database:
     port: str = ""
     user: str = ""
     password: str = ""
+    time_zone: str = ""
 
     @property
     def is_sqlite(self) -> bool:
@@ -263,6 +268,7 @@ def _database(
         port=str(db.get("PORT", "")),
         user=str(db.get("USER", "")),
         password=str(db.get("PASSWORD", "")),
+        time_zone=str(values.get("time_zone") or ""),
     )
     key = "DATABASES['default']"
     if database.engine not in BOTS_DB_ENGINES:

@@ -181,6 +181,56 @@ class AfterRun(Protocol):
         ...
 
 
+class BeforeSpawn(Protocol):
+    """Work just before the first spawn whose result only matters after the run.
+
+    An engine run's outcome is "the rows Bots wrote after this point", so the point must be
+    taken before the child exists. The hook runs before the event loop (stdlib-fast: a few
+    milliseconds), must not raise, and returns the after-run hook that carries what it
+    learned, including a failure to learn it, to report when the run is over.
+    """
+
+    def __call__(self) -> AfterRun:
+        """Take the note and hand back the hook that will use it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class GaugeFamily:
+    """One gauge metric family as plain data, so a reader needs no metrics library.
+
+    `samples` pairs label values (in the order of `labels`) with a value.
+    """
+
+    name: str
+    documentation: str
+    labels: tuple[str, ...] = ()
+    samples: tuple[tuple[tuple[str, ...], float], ...] = ()
+
+
+class GaugeReader(Protocol):
+    """One background collector's action: read its source, return every gauge it exports."""
+
+    async def __call__(self) -> tuple[GaugeFamily, ...]:
+        """Read once; raise when the source cannot be read."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorSpec:
+    """Gauges read from an outside source in the background, never on the scrape path.
+
+    Like a check, a collector runs every `interval` seconds under `timeout`; a scrape only
+    serves the latest successful reading, and nothing from it while the last one failed.
+    """
+
+    name: str
+    reader: GaugeReader
+    interval: float = 30.0
+    timeout: float = 5.0
+    description: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceSpec:
     """Everything needed to run one service under the supervisor.
@@ -189,6 +239,8 @@ class ServiceSpec:
     `lock_path`, when set, is a file the runtime locks exclusively (fcntl, NFS-safe) before
     the child starts; when another run holds it, nothing starts and the exit code is 75.
     `ports` are the service's own ports, which the health server must not share.
+    `before_spawn` hooks run once, just before the first child is spawned; the after-run hooks
+    they return run before `after_run`. `collectors` feed `/metrics` in the background.
     """
 
     name: str
@@ -203,6 +255,8 @@ class ServiceSpec:
     lock_path: str | None = None
     ports: Mapping[str, int] = field(default_factory=dict)
     after_run: tuple[AfterRun, ...] = ()
+    before_spawn: tuple[BeforeSpawn, ...] = ()
+    collectors: tuple[CollectorSpec, ...] = ()
 
 
 def command(argv: Sequence[str], env: Mapping[str, str]) -> ServiceSpec:

@@ -2,16 +2,17 @@
 
 Order matters and each step can fail with its own documented exit code, before any child
 exists: take the run lock (75), bind the health port (69) and name it in the port file (78),
-then spawn (126/127). Signals that
-arrive before the event loop takes over are only recorded here and replayed later, so nothing
-is lost and nothing runs inside a signal handler. Only the standard library is imported.
+run the spec's before-spawn hooks (they cannot fail the launch), then spawn (126/127).
+Signals that arrive before the event loop takes over are only recorded here and replayed
+later, so nothing is lost and nothing runs inside a signal handler. Only the standard library
+is imported.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from bots_runtime.core import exit_codes, signals
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from types import FrameType
 
     from bots_runtime.core.options import RuntimeOptions
-    from bots_runtime.core.spec import ServiceSpec
+    from bots_runtime.core.spec import AfterRun, EventLog, RunRecord, ServiceSpec
     from bots_runtime.process.spawn import Child
 
 
@@ -37,7 +38,10 @@ class LaunchError(Exception):
 
 @dataclass(slots=True)
 class Launch:
-    """What the event loop inherits: the child, the bound socket, early signals, the lock."""
+    """What the event loop inherits: the child, the bound socket, early signals, the lock.
+
+    `spec` is the service with the after-run hooks its before-spawn hooks made.
+    """
 
     spec: ServiceSpec
     options: RuntimeOptions
@@ -87,6 +91,31 @@ def _listen(options: RuntimeOptions) -> socket.socket:
     return sock
 
 
+@dataclass(frozen=True, slots=True)
+class _HookFailed:
+    """Stands in for a before-spawn hook that raised, so the failure reaches the log."""
+
+    hook: str
+    error: str
+    timeout: float = 1.0
+
+    async def __call__(self, run: RunRecord, log: EventLog) -> None:  # noqa: ARG002 - unused
+        """Log the failure once the runtime logs."""
+        log.warning("before-spawn hook failed", hook=self.hook, error=self.error)
+
+
+def _before_spawn(spec: ServiceSpec) -> list[AfterRun]:
+    """The after-run hooks made by the spec's before-spawn hooks; a hook's error never stops us."""
+    made: list[AfterRun] = []
+    for hook in spec.before_spawn:
+        try:
+            made.append(hook())
+        except Exception as err:  # noqa: BLE001 - a note for later must not stop the launch
+            name = getattr(hook, "__qualname__", None) or type(hook).__name__
+            made.append(_HookFailed(name, str(err) or type(err).__name__))
+    return made
+
+
 def prepare(spec: ServiceSpec, options: RuntimeOptions) -> Launch:
     """Lock, bind and spawn; raise `LaunchError` with the documented code on failure."""
     early: list[int] = []
@@ -100,6 +129,8 @@ def prepare(spec: ServiceSpec, options: RuntimeOptions) -> Launch:
         subreaper = become_subreaper()
     lock = _lock(spec.lock_path) if spec.lock_path else None
     sock = _listen(options) if options.port is not None else None
+    if spec.before_spawn:
+        spec = replace(spec, after_run=(*_before_spawn(spec), *spec.after_run))
     try:
         child = spawn_mod.spawn(spec.argv, dict(spec.env))
     except spawn_mod.SpawnError as err:

@@ -150,10 +150,13 @@ def _router(reaper: Reaper, supervisor: Supervisor) -> Callable[[int], None]:
 async def _start_http(
     tg: anyio.abc.TaskGroup, launch: Launch, board: Board, log: FilteringBoundLogger
 ) -> HttpServer:
-    from bots_runtime.web import app, checks, metrics, server  # noqa: PLC0415 - child first
+    from bots_runtime.web import app, checks, collectors, metrics, server  # noqa: PLC0415
 
     assert launch.sock is not None  # noqa: S101 - checked by the caller
     runner = checks.CheckRunner(launch.spec.checks)
+    gatherer = collectors.CollectorRunner(
+        launch.spec.collectors, lambda name, ok, why: _log_collector(log, name, ok, why)
+    )
     http: HttpServer | None = None
     registry = metrics.build_registry(
         board,
@@ -161,13 +164,22 @@ async def _start_http(
         version=__version__,
         service=launch.spec.name,
         connections=lambda: http.connections if http is not None else 0,
+        collectors=gatherer,
     )
     http = server.HttpServer(app.create_app(board, runner, registry), launch.sock)
     await tg.start(_serve_http, http)
     tg.start_soon(runner.run)
+    tg.start_soon(gatherer.run)
     host, port = launch.sock.getsockname()[:2]
     log.info("health server listening", host=host, port=port)
     return http
+
+
+def _log_collector(log: FilteringBoundLogger, name: str, ok: bool, reason: str) -> None:
+    if ok:
+        log.info("collector reads again", collector=name)
+    else:
+        log.warning("collector failing", collector=name, reason=reason)
 
 
 async def _serve_http(http: HttpServer, *, task_status: anyio.abc.TaskStatus[None]) -> None:

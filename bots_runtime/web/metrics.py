@@ -28,8 +28,10 @@ if TYPE_CHECKING:
 
     from prometheus_client.metrics_core import Metric
 
+    from bots_runtime.core.spec import GaugeFamily
     from bots_runtime.core.state import Board
     from bots_runtime.web.checks import CheckRunner
+    from bots_runtime.web.collectors import CollectorRunner
 
 PREFIX = "bots_runtime_"
 CHILD_NAMESPACE = "bots_child"
@@ -227,6 +229,50 @@ class ChildProcessCollector(Collector):
         return None if stat is None else stat.threads
 
 
+class GatheredCollector(Collector):
+    """The background collectors' latest readings, and whether each reading worked."""
+
+    def __init__(self, runner: CollectorRunner) -> None:
+        self._runner = runner
+
+    def collect(self) -> Iterable[Metric]:
+        """Yield each collector's gauges (none while it fails) and its own health."""
+        label = ["collector"]
+        up = GaugeMetricFamily(
+            PREFIX + "collector_up", "1 when the collector's last reading worked.", labels=label
+        )
+        failures = CounterMetricFamily(
+            PREFIX + "collector_failures", "Readings that failed or timed out.", labels=label
+        )
+        duration = GaugeMetricFamily(
+            PREFIX + "collector_duration_seconds", "How long the last reading took.", labels=label
+        )
+        success = GaugeMetricFamily(
+            PREFIX + "collector_last_success_timestamp_seconds",
+            "Unix time of the collector's last reading that worked.",
+            labels=label,
+        )
+        for spec in self._runner.specs:
+            reading = self._runner.readings.get(spec.name)
+            ok = reading is not None and reading.ok
+            up.add_metric([spec.name], 1 if ok else 0)
+            failures.add_metric([spec.name], self._runner.failures_total[spec.name])
+            if reading is not None:
+                duration.add_metric([spec.name], reading.duration)
+                if reading.ok:
+                    yield from (_gauge_family(data) for data in reading.families)
+            if spec.name in self._runner.last_success:
+                success.add_metric([spec.name], self._runner.last_success[spec.name])
+        yield from (up, failures, duration, success)
+
+
+def _gauge_family(data: GaugeFamily) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(data.name, data.documentation, labels=list(data.labels))
+    for labels, value in data.samples:
+        family.add_metric(list(labels), value)
+    return family
+
+
 def build_registry(
     board: Board,
     runner: CheckRunner,
@@ -235,11 +281,13 @@ def build_registry(
     service: str,
     child_pid: Callable[[], int | None] | None = None,
     connections: Callable[[], int] | None = None,
+    collectors: CollectorRunner | None = None,
 ) -> CollectorRegistry:
     """A fresh registry for one runtime: its own metrics, its process and its child's.
 
     The runtime's own process metrics use the standard `process_` names that dashboards
-    expect; the child's use `bots_child_process_`.
+    expect; the child's use `bots_child_process_`. `collectors` adds the service's background
+    collectors (the Bots webserver's EDI gauges, for example).
     """
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
@@ -247,4 +295,6 @@ def build_registry(
     )
     ProcessCollector(registry=registry)
     registry.register(ChildProcessCollector(child_pid or (lambda: board.snapshot.pid)))
+    if collectors is not None and collectors.specs:
+        registry.register(GatheredCollector(collectors))
     return registry

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.bots.kit import BotsDir, have_bots, make_bots_dir
+from tests.bots.kit import PUSHGATEWAY, BotsDir, have_bots, make_bots_dir, pushgateway
 from tests.support import RuntimeProcess
 
 if TYPE_CHECKING:
@@ -53,3 +53,12 @@ def run_runtime_fixture() -> Iterator[Callable[..., RuntimeProcess]]:
     yield start
     for runtime in started:
         runtime.kill(grace=TEARDOWN_GRACE)
+
+
+@pytest.fixture(name="gateway")
+def gateway_fixture(tmp_path: Path) -> Iterator[str]:
+    """The URL of a real Pushgateway of this test's own (skipped where none is installed)."""
+    if PUSHGATEWAY is None:
+        pytest.skip("prometheus-pushgateway is not installed")
+    with pushgateway(tmp_path) as url:
+        yield url

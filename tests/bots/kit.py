@@ -10,19 +10,22 @@ from __future__ import annotations
 import configparser
 import contextlib
 import io
+import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from bots_runtime.bots import initdb
-from tests.support import RuntimeProcess, free_port
+from tests.support import RuntimeProcess, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
+PUSHGATEWAY = shutil.which("prometheus-pushgateway") or shutil.which("pushgateway")
 
 
 def have_bots() -> bool:
@@ -158,3 +161,34 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def _gateway_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def pushgateway(data: Path) -> Iterator[str]:
+    """A Pushgateway of our own on 127.0.0.1 and a free port; stopped by PID afterwards."""
+    assert PUSHGATEWAY is not None, "prometheus-pushgateway is not installed"
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            PUSHGATEWAY,
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--persistence.file={data / 'pushgateway.data'}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _gateway_answers(url), 15, "the Pushgateway")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from bots_runtime.bots import initdb
+from tests.bots import edikit
 from tests.bots.kit import ROOT, BotsDir, StartRuntime, have_bots, make_bots_dir, run_cli
 from tests.support import free_port, process_exists, wait_until
 
@@ -307,3 +309,45 @@ def test_missing_database_is_one_line(pg: Server, tmp_path: Path) -> None:
     assert "settings.py: DATABASES['default'] (postgresql_psycopg2 bots@127.0.0.1:" in lines[0]
     assert 'database "no_such_db" does not exist' in lines[0]
     assert PASSWORD not in done.stderr
+
+
+@pytest.mark.prometheus
+def test_edi_outcome_on_postgres(
+    pg: Server, tmp_path: Path, run_runtime: StartRuntime, gateway: str
+) -> None:
+    """Real EDI on PostgreSQL: the pushed counts per route and the webserver's gauges, with
+    report.ts read as the instant it is (timestamptz) and the read-only session allowed."""
+    pg.new_database("botsdb_edi")
+    env = pg_env(pg, "botsdb_edi")
+    assert init(tmp_path / "edi", env)[0] == 0
+    bots = make_ports(tmp_path / "edi")
+    routes = edikit.install(bots, bots.env(**env), ("edi_pass", "edi_csv"))
+    routes.drop("edi_pass", "pass_1.txt")
+    routes.drop("edi_csv", "order_1001.csv", "bad_qty.csv")
+    begun = time.time()
+    runtime = run_runtime(["--pushgateway", gateway, "engine"], bots.env(**env), health=False)
+    assert runtime.wait(60) == 2, runtime.output()
+    ended = time.time()
+    samples = edikit.parse(edikit.scrape(f"{gateway}/metrics"))
+    report = {"job": "bots_engine_report", "instance": ""}
+    per_route = {
+        (dict(labels)["route"], dict(labels)["status"]): v
+        for labels, v in edikit.series(
+            samples, "bots_engine_last_run_route_files", **report
+        ).items()
+        if v
+    }
+    assert per_route == {("edi_csv", "done"): 1, ("edi_csv", "error"): 1, ("edi_pass", "done"): 1}
+    new = {**report, "type": "new"}
+    assert edikit.value(samples, "bots_engine_last_run_files_sent", **new) == 2
+
+    text = edikit.webserver_metrics(run_runtime, bots, env)
+    metrics = edikit.parse(text)
+    assert edikit.value(metrics, "bots_runtime_collector_up", collector="edi") == 1
+    recent = {"route": "edi_csv", "status": "error"}
+    assert edikit.value(metrics, "bots_edi_recent_files", **recent) == 1
+    stamp = edikit.value(metrics, "bots_edi_last_run_timestamp_seconds")
+    assert stamp is not None
+    assert begun - 1 <= stamp <= ended
+    assert edikit.value(metrics, "bots_edi_engine_lock_rows") == 0
+    assert edikit.promtool_check(text) == ""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 import urllib.request
 from typing import TYPE_CHECKING
@@ -11,14 +9,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from bots_runtime.bots import push
-from tests.bots.kit import BotsDir, StartRuntime
-from tests.support import free_port, wait_until
+from tests.bots.kit import PUSHGATEWAY, BotsDir, StartRuntime
+from tests.support import free_port
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from pathlib import Path
+    pass
 
-PUSHGATEWAY = shutil.which("prometheus-pushgateway") or shutil.which("pushgateway")
 pytestmark = [
     pytest.mark.prometheus,
     pytest.mark.skipif(PUSHGATEWAY is None, reason="prometheus-pushgateway is not installed"),
@@ -34,37 +30,6 @@ def scrape(url: str) -> dict[str, float]:
         for line in body.splitlines()
         if line.startswith("bots_engine_")
     }
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as reply:
-            return bool(reply.status == 200)
-    except OSError:
-        return False
-
-
-@pytest.fixture(name="gateway")
-def _gateway(tmp_path: Path) -> Iterator[str]:
-    """A Pushgateway of our own on 127.0.0.1 and a free port; stopped by PID afterwards."""
-    assert PUSHGATEWAY is not None
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            PUSHGATEWAY,
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--persistence.file={tmp_path / 'pushgateway.data'}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: answers(url), 15, "the Pushgateway")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def key(name: str) -> str:

@@ -263,13 +263,16 @@ class TestShell:
 
 class TestCheckCommand:
     def test_prints_plan(self, bots_dir: BotsDir) -> None:
-        """`check webserver` prints command, stop steps, checks and ports; exit 0."""
+        """`check webserver` prints command, stop steps, checks, collectors and ports; exit 0."""
         done = run_cli(["check", "webserver"], bots_dir.env())
         assert done.returncode == 0, done.stderr
         assert f"-c{bots_dir.config}" in done.stdout
         assert "SIGINT at 0s" in done.stdout
         assert f"port: web {bots_dir.web_port}" in done.stdout
         assert "check: database" in done.stdout
+        assert f"collector: edi every 30s, timeout 5s: EDI gauges from sqlite {bots_dir.db}" in (
+            done.stdout
+        )
 
     def test_refuses_disabled_jobqueue(self, bots_dir: BotsDir) -> None:
         """`check jobqueueserver` with the jobqueue disabled: one line, exit 78."""

@@ -131,6 +131,9 @@ def test_webserver_healthy_ready_pid1_and_stops_cleanly(podman: Podman, image: s
         "bots_runtime_child_up 1.0",
         "bots_runtime_child_restarts_total",
         "bots_child_process_resident_memory_bytes",
+        # The EDI collector read Bots' SQLite database (its 24 h bound needs the image's tzdata).
+        'bots_runtime_collector_up{collector="edi"} 1.0',
+        "bots_edi_engine_lock_rows 0.0",
     ):
         assert name in metrics.text, name
     cmdline = podman.run("exec", web, "cat", "/proc/1/cmdline").stdout.split("\0")
@@ -324,7 +327,8 @@ def test_kubernetes_layout_with_configmap_files(podman: Podman, image: str, tmp_
 @pytest.mark.prometheus
 def test_engine_run_pushes_its_outcome(podman: Podman, image: str) -> None:
     """With BOTS_RUNTIME_PUSHGATEWAY set (as the monitoring component does), an engine run
-    pushes job="bots_engine" series that the alerts read: exit code 0 and a success time.
+    pushes job="bots_engine" series that the alerts read: exit code 0 and a success time, and
+    Bots' report of the run as job="bots_engine_report" (one empty `new` command).
     The Pushgateway (Debian's binary) runs in a container whose network the engine shares."""
     binary = shutil.which("prometheus-pushgateway")
     if binary is None:
@@ -374,3 +378,14 @@ def test_engine_run_pushes_its_outcome(podman: Podman, image: str) -> None:
     success = float(samples["bots_engine_last_success_timestamp_seconds"].rsplit(" ", 1)[1])
     assert started - 5 <= success <= time.time() + 5
     assert "bots_engine_last_run_duration_seconds" in samples
+    # Bots' report of the run, read from the database in the image (job bots_engine_report).
+    report = [line for line in page.text.splitlines() if 'job="bots_engine_report"' in line]
+    assert any(
+        line.startswith("bots_engine_last_run_outcome_known{") and line.endswith(" 1")
+        for line in report
+    ), report
+    assert any(
+        line.startswith("bots_engine_last_run_commands{") and 'type="new"' in line
+        for line in report
+    ), report
+    assert "engine run ok: no files received" in engine.stdout + engine.stderr

@@ -18,8 +18,8 @@ from . import kube
 pytestmark = pytest.mark.prometheus
 HERE = Path(__file__).parent
 DASHBOARD = kube.K8S / "components" / "monitoring" / "dashboards" / "bots-runtime.json"
-# What the runtime exports (bots_runtime/metrics.py) and what engine runs push
-# (bots_runtime/push.py); Prometheus adds `up` and the histogram suffixes.
+# What the runtime exports (bots_runtime/web/metrics.py) and what engine runs push
+# (bots_runtime/bots/push.py); Prometheus adds `up` and the histogram suffixes.
 KNOWN_METRICS = {
     "up",
     "bots_runtime_build_info",
@@ -43,6 +43,32 @@ KNOWN_METRICS = {
     "bots_engine_last_success_timestamp_seconds",
     "bots_engine_last_run_duration_seconds",
     "bots_engine_last_exit_code",
+    "bots_engine_last_crash_recovery_timestamp_seconds",
+    "bots_runtime_collector_up",
+    # Bots' report of each engine run (bots_runtime/bots/push.py, job="bots_engine_report")
+    "bots_engine_last_run_outcome_known",
+    "bots_engine_last_run_crash_recovery",
+    "bots_engine_last_run_commands",
+    "bots_engine_last_run_commands_failed",
+    "bots_engine_last_run_files_received",
+    "bots_engine_last_run_files",
+    "bots_engine_last_run_files_sent",
+    "bots_engine_last_run_process_errors",
+    "bots_engine_last_run_received_bytes",
+    "bots_engine_last_run_route_files",
+    "bots_engine_last_run_route_received_bytes",
+    "bots_engine_last_run_route_process_errors",
+    # the webserver's EDI gauges (bots_runtime/bots/recent.py)
+    "bots_edi_recent_files",
+    "bots_edi_recent_window_seconds",
+    "bots_edi_last_run_info",
+    "bots_edi_last_run_failed",
+    "bots_edi_last_run_files_received",
+    "bots_edi_last_run_files",
+    "bots_edi_last_run_timestamp_seconds",
+    "bots_edi_last_crash_recovery_timestamp_seconds",
+    "bots_edi_engine_lock_rows",
+    "bots_edi_engine_lock_timestamp_seconds",
 }
 METRIC = re.compile(r"\b((?:bots_|up\b)[a-z_]*)")
 
@@ -132,14 +158,38 @@ def test_alerts_explain_themselves(groups: list[dict[str, Any]]) -> None:
 
 
 def test_required_alerts_exist(groups: list[dict[str, Any]]) -> None:
-    """The issue's four: crash looping, not ready, engine run failed, no success for 15 min."""
+    """Crash looping, not ready, engine run failed, no success for 15 min; and the EDI ones:
+    files in error in the last run, files stuck, a crash recovery, the engine lock held."""
     names = {a["alert"] for a in _alerts(groups)}
     assert {
         "BotsRuntimeCrashLooping",
         "BotsRuntimeNotReady",
         "BotsEngineRunFailed",
         "BotsEngineNoSuccessfulRun",
+        "BotsEdiFilesInError",
+        "BotsEdiFilesStuck",
+        "BotsEdiCrashRecovery",
+        "BotsEngineLockHeld",
     } <= names
+
+
+def test_dashboard_has_an_edi_row() -> None:
+    """The EDI row shows received, sent and errors per run and per route, stuck files, the
+    last crash recovery and the engine lock."""
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
+    assert any(title.startswith("EDI outcomes") for title in rows)
+    exprs = " ".join(_dashboard_exprs())
+    for metric in (
+        "bots_engine_last_run_files_received",
+        "bots_engine_last_run_files_sent",
+        'bots_engine_last_run_files{job="bots_engine_report", status="error"}',
+        'bots_engine_last_run_route_files{job="bots_engine_report", status="error"}',
+        'bots_edi_recent_files{namespace="$namespace", status=~"stuck|open"}',
+        "bots_engine_last_crash_recovery_timestamp_seconds",
+        "bots_edi_engine_lock_timestamp_seconds",
+    ):
+        assert metric in exprs, metric
 
 
 def _dashboard_exprs() -> list[str]:

@@ -25,7 +25,10 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {
         {"anyio", "h11", "prometheus_client", "starlette", "uvicorn"},
     ),
     "supervision": ({"core", "process", "supervision", "web"}, {"anyio", "structlog"}),
-    "bots": ({"core", "process", "web", "bots"}, {"anyio", "prometheus_client", "psycopg2"}),
+    "bots": (
+        {"core", "process", "web", "bots"},
+        {"anyio", "prometheus_client", "psycopg2", "psycopg", "MySQLdb"},
+    ),
 }
 #: The programs run in Bots' own interpreter import Bots' Django, and nothing of ours.
 SCRIPTS = ({""}, {"django", "bots"})

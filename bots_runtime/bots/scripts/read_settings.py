@@ -1,4 +1,4 @@
-"""Evaluate a Bots settings.py and print its BOTSSYS_PATH and database entry as JSON.
+"""Evaluate a Bots settings.py and print its BOTSSYS_PATH, database and TIME_ZONE as JSON.
 
 Usage: python read_settings.py SETTINGS_PY. Only plain strings come back, never objects.
 """
@@ -10,6 +10,7 @@ import runpy
 import sys
 
 KEYS = ("ENGINE", "NAME", "HOST", "PORT", "USER", "PASSWORD")
+DJANGO_DEFAULT_ZONE = "America/Chicago"
 
 
 def main(path: str) -> None:
@@ -20,6 +21,8 @@ def main(path: str) -> None:
     out = {
         "botssys_path": values.get("BOTSSYS_PATH"),
         "db": {key: str(default.get(key) or "") for key in KEYS},
+        # Django's own default when the name is missing; None means the system's zone.
+        "time_zone": values.get("TIME_ZONE", DJANGO_DEFAULT_ZONE) or "",
     }
     sys.stdout.write(json.dumps(out))
 
