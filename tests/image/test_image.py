@@ -84,6 +84,24 @@ def test_image_metadata(podman: Podman, image: str) -> None:
     labels = data["Labels"]
     for key in ("title", "description", "version", "revision", "licenses"):
         assert labels[f"org.opencontainers.image.{key}"], key
+    # The default build: Bots 3.3.1 from PyPI with psycopg2, and the labels say so.
+    assert labels["bots-runtime.bots.version"] == "3.3.1"
+    assert labels["bots-runtime.bots.source"] == "bots-ediint==3.3.1"
+    assert labels["bots-runtime.db-drivers"] == "psycopg2"
+    assert "Bots EDI 3.3.1" in labels["org.opencontainers.image.description"]
+    held = podman.run(
+        "run",
+        "--rm",
+        "--entrypoint",
+        "python",
+        image,
+        "-c",
+        "import importlib.metadata as m, psycopg2, django; print(m.version('bots-ediint'),"
+        " django.get_version()); import MySQLdb",
+        check=False,
+    )
+    assert held.stdout.split() == ["3.3.1", "2.2.28"], held.stderr
+    assert "No module named 'MySQLdb'" in held.stderr
     done = podman.run(
         "run",
         "--rm",
