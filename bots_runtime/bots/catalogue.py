@@ -195,7 +195,7 @@ def _mount_table() -> tuple[mounts.Mount, ...]:
         return ()
 
 
-def watch_warning(path: str, table: Sequence[mounts.Mount]) -> str:
+def _watch_warning(path: str, table: Sequence[mounts.Mount]) -> str:
     """Why bots-dirmonitor may miss files in `path`, or "" when its mount is local."""
     mount = mounts.mount_of(path, table)
     kind = mount.remote if mount is not None else None
@@ -220,7 +220,7 @@ def _dirmonitor_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
             interval=5.0,
             timeout=2.0,
             description=f"[{section}] path {path} exists (Bots logs nothing when it is missing)",
-            warning=watch_warning(path, table),
+            warning=_watch_warning(path, table),
         )
         for section, path in watched
     )

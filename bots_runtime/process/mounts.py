@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 MOUNTINFO = "/proc/self/mountinfo"
 
@@ -24,7 +24,7 @@ MOUNTINFO = "/proc/self/mountinfo"
 #: kernel's inotify seeing it, with the family named in messages. FUSE (`fuse`, `fuse.*`) is
 #: matched below: its daemon's back end (a server, a bucket, another folder) changes behind
 #: the mount. `fuseblk` is FUSE on a local disk (ntfs-3g): every write passes this kernel.
-REMOTE_TYPES = {
+REMOTE_TYPES: Mapping[str, str] = {
     "nfs": "a network file system",
     "nfs4": "a network file system",
     "cifs": "a network file system (SMB)",
