@@ -77,11 +77,13 @@ def describe(spec: ServiceSpec) -> str:
         lines.append(f"lock: {spec.lock_path} (held by another run: exit 75)")
     if spec.success_codes:
         lines.append("success codes: " + ",".join(str(c) for c in sorted(spec.success_codes)))
-    lines.extend(
-        f"check: {c.name} [{c.level.name}] every {c.interval:g}s, timeout {c.timeout:g}s"
-        + (f": {c.description}" if c.description else "")
-        for c in spec.checks
-    )
+    for c in spec.checks:
+        lines.append(
+            f"check: {c.name} [{c.level.name}] every {c.interval:g}s, timeout {c.timeout:g}s"
+            + (f": {c.description}" if c.description else "")
+        )
+        if c.warning:
+            lines.append(f"warning: {c.name}: {c.warning}")
     lines.extend(
         f"collector: {c.name} every {c.interval:g}s, timeout {c.timeout:g}s"
         + (f": {c.description}" if c.description else "")

@@ -4,6 +4,8 @@
 # Env: BOTS_BASE_IMAGE (default: the local debootstrap base, made if missing; set it to
 # python:3.11-slim where a registry is reachable), CACERT (CA bundle for a TLS proxy; default the
 # host's bundle when it exists). The CA goes in as a build secret and never into a layer.
+# BOTS_VERSION, BOTS_SOURCE and BOTS_DB_DRIVERS, when set, become the Dockerfile's build
+# arguments of the same names (which Bots, from where, which database drivers).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "${here}/.." && pwd)"
@@ -19,6 +21,12 @@ secret=()
 if [ -s "${cacert}" ]; then
     secret=(--secret "id=cacert,src=${cacert}")
 fi
+choices=()
+for arg in BOTS_VERSION BOTS_SOURCE BOTS_DB_DRIVERS; do
+    if [ -n "${!arg+set}" ]; then
+        choices+=(--build-arg "${arg}=${!arg}")
+    fi
+done
 version="$(sed -n 's/^version *= *"\(.*\)"/\1/p' "${repo}/pyproject.toml" | head -n1)"
 revision="$(git -C "${repo}" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 # --format docker keeps the HEALTHCHECK (the OCI image format has no such field).
@@ -28,6 +36,7 @@ podman build --format docker \
     --build-arg "VERSION=${version:-0.0.0}" \
     --build-arg "REVISION=${revision}" \
     --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    "${choices[@]}" \
     "${secret[@]}" \
     --tag "${tag}" \
     "${repo}"

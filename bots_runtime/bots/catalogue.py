@@ -36,6 +36,7 @@ from bots_runtime.core.spec import (
     StopPlan,
     StopStep,
 )
+from bots_runtime.process import mounts
 from bots_runtime.web.probes import (
     FreeSpaceProbe,
     HttpProbe,
@@ -188,8 +189,31 @@ def _jobqueue_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
     )
 
 
+def _mount_table() -> tuple[mounts.Mount, ...]:
+    """The process's mounts; none when /proc is missing or unreadable (then no warning)."""
+    try:
+        return mounts.read()
+    except (OSError, mounts.MountInfoError):
+        return ()
+
+
+def _watch_warning(path: str, table: Sequence[mounts.Mount]) -> str:
+    """Why bots-dirmonitor may miss files in `path`, or "" when its mount is local."""
+    mount = mounts.mount_of(path, table)
+    kind = mount.remote if mount is not None else None
+    if mount is None or kind is None:
+        return ""
+    return (
+        f"{path} is on {mount.fstype}, {kind} (mounted at {mount.mount_point}):"
+        " bots-dirmonitor watches with inotify and does not see files that other clients"
+        " write there; the scheduled engine run still picks them up"
+    )
+
+
 def _dirmonitor_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
     botsenv.require_jobqueue(env, "dirmonitor")
+    watched = botsenv.require_dirmonitors(env)
+    table = _mount_table()
     return tuple(
         CheckSpec(
             f"watch-{section}",
@@ -198,8 +222,9 @@ def _dirmonitor_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
             interval=5.0,
             timeout=2.0,
             description=f"[{section}] path {path} exists (Bots logs nothing when it is missing)",
+            warning=_watch_warning(path, table),
         )
-        for section, path in botsenv.require_dirmonitors(env)
+        for section, path in watched
     )
 
 

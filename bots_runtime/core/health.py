@@ -64,19 +64,23 @@ class UnknownCheckError(KeyError):
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One check's part of a verdict: `[+]name ok` or `[-]name failed: reason`."""
+    """One check's part of a verdict: `[+]name ok` or `[-]name failed: reason`.
+
+    A passing check with a caveat renders as `[+]name ok (warning: ...)`.
+    """
 
     name: str
     ok: bool
     reason: str = ""
     excluded: bool = False
+    warning: str = ""
 
     def render(self) -> str:
         """The verbose text line."""
         if self.excluded:
             return f"[+]{self.name} excluded: ok"
         if self.ok:
-            return f"[+]{self.name} ok"
+            return f"[+]{self.name} ok" + (f" (warning: {self.warning})" if self.warning else "")
         return f"[-]{self.name} failed: {self.reason}"
 
 
@@ -158,7 +162,7 @@ def _check_ready(spec: CheckSpec, result: CheckResult | None) -> Line:
     if result is None:
         return Line(spec.name, ok=False, reason="not checked yet")
     if result.ok:
-        return Line(spec.name, ok=True)
+        return Line(spec.name, ok=True, warning=spec.warning)
     return Line(spec.name, ok=False, reason=result.detail)
 
 

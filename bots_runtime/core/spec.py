@@ -58,7 +58,9 @@ class CheckSpec:
     """A named check, how often it runs and which endpoint it feeds.
 
     `failure_threshold` consecutive failures are needed before the check counts as failed,
-    so one slow answer does not flap readiness (the kubelet's own default is 3).
+    so one slow answer does not flap readiness (the kubelet's own default is 3). `warning` is
+    a caveat found when the spec was built (a watched folder on NFS): shown next to the
+    passing line and by `bots-runtime check`, it never fails the check.
     """
 
     name: str
@@ -68,6 +70,7 @@ class CheckSpec:
     timeout: float = 2.0
     failure_threshold: int = 1
     description: str = ""
+    warning: str = ""
 
 
 @dataclass(frozen=True, slots=True)

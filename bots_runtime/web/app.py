@@ -34,6 +34,19 @@ def _wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
+def _line_json(line: health.Line) -> dict[str, object]:
+    """One check in the JSON verdict; `warning` only when a passing check has a caveat."""
+    out: dict[str, object] = {
+        "name": line.name,
+        "ok": line.ok,
+        "reason": line.reason,
+        "excluded": line.excluded,
+    }
+    if line.warning:
+        out["warning"] = line.warning
+    return out
+
+
 def create_app(
     board: Board,
     runner: CheckRunner,
@@ -62,15 +75,7 @@ def create_app(
             body = {
                 "status": "ok" if verdict.ok else "failed",
                 "endpoint": endpoint,
-                "checks": [
-                    {
-                        "name": line.name,
-                        "ok": line.ok,
-                        "reason": line.reason,
-                        "excluded": line.excluded,
-                    }
-                    for line in verdict.lines
-                ],
+                "checks": [_line_json(line) for line in verdict.lines],
             }
             return Response(json.dumps(body) + "\n", verdict.status, _HEADERS, "application/json")
         verbose = "verbose" in request.query_params

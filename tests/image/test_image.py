@@ -84,6 +84,24 @@ def test_image_metadata(podman: Podman, image: str) -> None:
     labels = data["Labels"]
     for key in ("title", "description", "version", "revision", "licenses"):
         assert labels[f"org.opencontainers.image.{key}"], key
+    # The default build: Bots 3.3.1 from PyPI with psycopg2, and the labels say so.
+    assert labels["bots-runtime.bots.version"] == "3.3.1"
+    assert labels["bots-runtime.bots.source"] == "bots-ediint==3.3.1"
+    assert labels["bots-runtime.db-drivers"] == "psycopg2"
+    assert "Bots EDI 3.3.1" in labels["org.opencontainers.image.description"]
+    held = podman.run(
+        "run",
+        "--rm",
+        "--entrypoint",
+        "python",
+        image,
+        "-c",
+        "import importlib.metadata as m, psycopg2, django; print(m.version('bots-ediint'),"
+        " django.get_version()); import MySQLdb",
+        check=False,
+    )
+    assert held.stdout.split() == ["3.3.1", "2.2.28"], held.stderr
+    assert "No module named 'MySQLdb'" in held.stderr
     done = podman.run(
         "run",
         "--rm",
@@ -267,8 +285,10 @@ def _engine_runs_on_the_shared_volume(
 def test_kubernetes_layout_with_configmap_files(podman: Podman, image: str, tmp_path: Path) -> None:
     """As in the pods: a ConfigMap's files are the config folder, mounted read-only inside the
     data volume, with a read-only root; init-db completes the volume without writing to the
-    config folder; the webserver runs with the default config, the jobqueueserver and the
-    dirmonitor with the job-queue variant (bots-config-jobqueue)."""
+    config folder; the webserver runs with the default config. The dirmonitor pod: the
+    jobqueueserver (its runtime on 8098, as the sidecar) and the dirmonitor (8099) share one
+    network namespace with the job-queue variant (bots-config-jobqueue); all turn healthy, and
+    a file dropped into the watched folder reaches the queue over localhost."""
     volume = podman.volume()
     files = ["-v", f"{K8S_CONFIG}:/var/lib/bots/config:ro"]
     variant = tmp_path / "config"
@@ -296,32 +316,59 @@ def test_kubernetes_layout_with_configmap_files(podman: Podman, image: str, tmp_
     )
     assert done.returncode == 0, done.stderr
     web = start_web(podman, image, volume, "web", *files)
+    # The pod's network namespace belongs to the queue's container; the dirmonitor joins it.
     queue = podman.start(
         "jobqueue",
         *RESTRICTED,
         "-v",
         f"{volume}:/var/lib/bots",
         *queue_files,
+        "-e",
+        "BOTS_RUNTIME_PORT=8098",
         image,
         "jobqueueserver",
     )
-    # Its own network namespace, as its own pod: readiness only needs the watched folder.
+    wait_for(lambda: healthy(podman, queue), 60, "the jobqueueserver to become healthy")
     monitor = podman.start(
         "dirmonitor",
         *RESTRICTED,
+        "--network",
+        f"container:{queue}",
         "-v",
         f"{volume}:/var/lib/bots",
         *queue_files,
         image,
         "dirmonitor",
     )
-    for name in (web, queue, monitor):
+    for name in (web, monitor):
         wait_for(lambda n=name: healthy(podman, n), 60, f"{name} to become healthy")
     wait_for(
         lambda: "Bots dirmonitor started" in podman.logs(monitor), 30, "dirmonitor's start line"
     )
     logs = podman.logs(web)
     assert "/var/lib/bots/config" in logs
+    ports = {
+        c: podman.run("exec", c, "cat", "/proc/1/environ").stdout.split("\0")
+        for c in (queue, monitor)
+    }
+    assert "BOTS_RUNTIME_PORT=8098" in ports[queue]
+    assert "BOTS_RUNTIME_PORT=8099" in ports[monitor]
+    podman.run(
+        "exec", monitor, "sh", "-c", "echo x > /var/lib/bots/botssys/infile/dirmonitor/in.edi"
+    )
+
+    def queued() -> bool:
+        found = podman.run(
+            "exec",
+            queue,
+            "sh",
+            "-c",
+            "cat /var/lib/bots/botssys/logging/jobqueue*.log",
+            check=False,
+        )
+        return "Added job" in found.stdout
+
+    wait_for(queued, 30, "the dirmonitor's job in the queue's log")
 
 
 @pytest.mark.prometheus

@@ -20,6 +20,7 @@ OVERLAYS = ("dev", "prod")
 COMPONENTS = ("dirmonitor", "postgresql", "monitoring")
 RUNTIME_PORT = 8099
 RUNTIME_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
+NO_SERVER = frozenset({"init-db"})
 # Custom resources: kubernetes-validate has no schema for them; checked by test_custom.py.
 CUSTOM_KINDS = frozenset(
     {("monitoring.coreos.com/v1", "PodMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule")}
@@ -97,10 +98,43 @@ def workloads(objs: list[Obj]) -> list[tuple[Obj, Obj]]:
 
 
 def containers(template: Obj, *, init: bool = False) -> list[Obj]:
-    """The (init) containers of a pod template."""
+    """The (init) containers of a pod template; init ones include sidecars."""
     key = "initContainers" if init else "containers"
     found: list[Obj] = template["spec"].get(key, [])
     return found
+
+
+def is_sidecar(container: Obj) -> bool:
+    """A native sidecar: an init container that keeps running (restartPolicy Always)."""
+    return container.get("restartPolicy") == "Always"
+
+
+def sidecars(template: Obj) -> list[Obj]:
+    """The pod's sidecars, in start order (they stop in the reverse order, after the rest)."""
+    return [c for c in containers(template, init=True) if is_sidecar(c)]
+
+
+def one_shot_inits(template: Obj) -> list[Obj]:
+    """The init containers that run to completion before anything else starts."""
+    return [c for c in containers(template, init=True) if not is_sidecar(c)]
+
+
+def runtimes(template: Obj) -> list[Obj]:
+    """Every container whose bots-runtime serves health and metrics: sidecars first, then the
+    main containers. init-db (the Job's container) runs inside the runtime and exits: no HTTP."""
+    found = sidecars(template) + containers(template)
+    return [c for c in found if c["args"][0] not in NO_SERVER]
+
+
+def runtime_port(container: Obj) -> int:
+    """The port the container's bots-runtime serves on: BOTS_RUNTIME_PORT, else the image's."""
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    return int(env.get("BOTS_RUNTIME_PORT") or RUNTIME_PORT)
+
+
+def declared_ports(container: Obj) -> dict[str, int]:
+    """Port name -> number of the container."""
+    return {p["name"]: p["containerPort"] for p in container.get("ports", [])}
 
 
 def name_of(obj: Obj) -> str:

@@ -14,7 +14,7 @@ BASE_OBJECTS = {
     ("Deployment", "bots-webserver"),
     ("Service", "bots-webserver"),
     ("PodDisruptionBudget", "bots-webserver"),
-    ("Deployment", "bots-jobqueueserver"),
+    ("Deployment", "bots-dirmonitor"),
     ("CronJob", "bots-engine"),
     ("NetworkPolicy", "bots-default"),
 }
@@ -88,12 +88,14 @@ def test_webserver_rolls_without_losing_capacity(rendered: dict[str, list[kube.O
     assert kube.one(rendered["dev"], "Deployment", "bots-webserver")["spec"]["replicas"] == 1
 
 
-@pytest.mark.parametrize("name", ["bots-jobqueueserver", "bots-dirmonitor"])
-def test_single_instance_services_recreate(rendered: dict[str, list[kube.Obj]], name: str) -> None:
-    """The job queue and the dirmonitor never run twice: one replica, Recreate."""
-    deployment = kube.one(rendered["all-components"], "Deployment", name)
+def test_single_instance_services_recreate(rendered: dict[str, list[kube.Obj]]) -> None:
+    """The dirmonitor pod (dirmonitor and its job queue) never runs twice: one replica,
+    Recreate; no other Deployment runs a job queue."""
+    deployment = kube.one(rendered["all-components"], "Deployment", "bots-dirmonitor")
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    names = {d["metadata"]["name"] for d in kube.by_kind(rendered["all-components"], "Deployment")}
+    assert names == {"bots-webserver", "bots-dirmonitor"}
 
 
 def test_engine_cronjob_schedule(rendered: dict[str, list[kube.Obj]]) -> None:

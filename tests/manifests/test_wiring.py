@@ -1,16 +1,24 @@
-"""What no schema sees: selectors that select, probes on the runtime's port, grace periods that
-cover the runtime's stop budget, the restricted security profile, and bots-runtime everywhere."""
+"""What no schema sees: selectors that select, probes on each runtime's own port, grace periods
+that cover the stop budgets, the job queue in the pod of its feeder, the restricted security
+profile, and bots-runtime everywhere."""
 
 from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
 
 import pytest
 
 from . import kube
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 ALL = [*kube.OVERLAYS, "all-components"]
 SERVICES = ("webserver", "jobqueueserver", "dirmonitor", "engine", "init-db")
 # init-db runs inside the runtime process and exits: no child, no HTTP server, no probes.
 SERVED = ("webserver", "jobqueueserver", "dirmonitor", "engine")
+PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
 # drain + stop timeout of each service with default settings (bots-runtime check SERVICE
 # prints them; test_config.py compares them with the real runtime).
 BUDGET = {"webserver": 5 + 20, "jobqueueserver": 0 + 10, "dirmonitor": 0 + 10, "engine": 0 + 25}
@@ -70,48 +78,57 @@ def test_disruption_budget_and_policies_select_pods(
     for policy in kube.by_kind(objs, "NetworkPolicy"):
         selector = policy["spec"]["podSelector"]
         assert selector == {} or any(kube.selects(selector, lab) for lab in labels), policy
-    served = [lab for lab in labels if lab["app.kubernetes.io/component"] in SERVED]
+    served = [t for _, t, _ in pods(objs) if kube.runtimes(t)]
     for monitor in kube.by_kind(objs, "PodMonitor"):
         matched = [t for _, t, lab in pods(objs) if kube.selects(monitor["spec"]["selector"], lab)]
         assert len(matched) == len(served)
-        for endpoint in monitor["spec"]["podMetricsEndpoints"]:
-            for template in matched:
-                names = {
-                    p["name"]: p["containerPort"]
-                    for c in kube.containers(template)
-                    for p in c.get("ports", [])
-                }
-                assert names.get(endpoint["port"]) == kube.RUNTIME_PORT
-            assert endpoint["path"] == "/metrics"
+        endpoints = {e["port"]: e for e in monitor["spec"]["podMetricsEndpoints"]}
+        assert all(e["path"] == "/metrics" for e in endpoints.values())
+        for template in matched:
+            # Every runtime of the pod is scraped on its own port, through an endpoint's name.
+            for container in kube.runtimes(template):
+                names = [
+                    name
+                    for name, number in kube.declared_ports(container).items()
+                    if number == kube.runtime_port(container)
+                ]
+                assert len(names) == 1, container["name"]
+                assert names[0] in endpoints, (container["name"], names)
 
 
 @pytest.mark.parametrize("overlay", ALL)
 def test_every_probe_is_http_on_the_runtime_port(
     rendered: dict[str, list[kube.Obj]], overlay: str
 ) -> None:
-    """startup, liveness and readiness probes: httpGet on a named port declared as 8099, on a
-    runtime endpoint; no exec or tcpSocket probes. init-db (no HTTP server) has none at all,
-    so a slow schema creation is never killed by a probe."""
+    """startup, liveness and readiness probes of every long-running container (sidecars
+    included): httpGet on a named port the container itself declares, whose number is the
+    port its own bots-runtime serves on (BOTS_RUNTIME_PORT, else 8099), on a runtime endpoint;
+    no exec or tcpSocket probes. The runtimes of one pod share its network: their ports and
+    port names differ. init-db (no HTTP server) has no probe and no port at all, so a slow
+    schema creation is never killed by a probe."""
     checked = 0
     for workload, template, _ in pods(rendered[overlay]):
-        for container in kube.containers(template):
-            if _service_of(container) not in SERVED:
-                assert not {"startupProbe", "livenessProbe", "readinessProbe"} & set(container)
-                assert "ports" not in container
-                continue
-            ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
-            for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
+        for container in kube.runtimes(template):
+            assert _service_of(container) in SERVED, container["name"]
+            ports = kube.declared_ports(container)
+            for kind in PROBES:
                 probe = container.get(kind)
                 where = (kube.name_of(workload), container["name"], kind)
                 assert probe is not None, where
                 assert set(probe) & {"exec", "tcpSocket", "grpc"} == set(), where
                 port = probe["httpGet"]["port"]
-                assert ports.get(port) == kube.RUNTIME_PORT, where
+                assert ports.get(port) == kube.runtime_port(container), where
                 assert probe["httpGet"]["path"] in kube.RUNTIME_PATHS, where
                 checked += 1
             assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-        for container in kube.containers(template, init=True):
-            assert not {"startupProbe", "livenessProbe", "readinessProbe"} & set(container)
+        for container in kube.one_shot_inits(template) + kube.containers(template):
+            if container not in kube.runtimes(template):
+                assert not set(PROBES) & set(container), container["name"]
+                assert "ports" not in container, container["name"]
+        numbers = [kube.runtime_port(c) for c in kube.runtimes(template)]
+        names = [name for c in kube.runtimes(template) for name in kube.declared_ports(c)]
+        assert len(set(numbers)) == len(numbers), (kube.name_of(workload), numbers)
+        assert len(set(names)) == len(names), (kube.name_of(workload), names)
     assert checked >= 12
 
 
@@ -120,7 +137,8 @@ def test_every_container_runs_bots_runtime(
     rendered: dict[str, list[kube.Obj]], overlay: str
 ) -> None:
     """The image's ENTRYPOINT (bots-runtime) is never overridden; the first argument names a
-    Bots service (or `run` for a one-line preparation step in an init container)."""
+    Bots service: the pod's component for its main container, the container's name for a
+    sidecar, `init-db` or `run` (a one-line preparation step) for a one-shot init container."""
     objs = rendered[overlay]
     images = set()
     for workload, template, labels in pods(objs):
@@ -130,7 +148,12 @@ def test_every_container_runs_bots_runtime(
             assert _service_of(container) == component == container["name"]
             assert _service_of(container) in SERVICES
             images.add(container["image"])
-        for container in kube.containers(template, init=True):
+        for container in kube.sidecars(template):
+            assert "command" not in container, kube.name_of(workload)
+            assert _service_of(container) == container["name"] != component
+            assert _service_of(container) in SERVED
+            images.add(container["image"])
+        for container in kube.one_shot_inits(template):
             assert "command" not in container, kube.name_of(workload)
             assert _service_of(container) in {"init-db", "run"}
             images.add(container["image"])
@@ -141,14 +164,122 @@ def test_every_container_runs_bots_runtime(
 def test_grace_period_covers_the_stop_budget(
     rendered: dict[str, list[kube.Obj]], overlay: str
 ) -> None:
-    """terminationGracePeriodSeconds exceeds the runtime's drain + stop timeout, with at least
-    5 s to spare for the runtime's own SIGKILL step and exit."""
+    """terminationGracePeriodSeconds exceeds the pod's stop budget, with at least 5 s to spare
+    for the runtime's own SIGKILL step and exit. The kubelet stops the main containers together
+    and the sidecars after them, one by one: the longest main budget plus every sidecar's."""
     for workload, template, _ in pods(rendered[overlay]):
-        (container,) = kube.containers(template)
-        service = _service_of(container)
+        budget = pod_budget(template, BUDGET)
         grace = template["spec"]["terminationGracePeriodSeconds"]
-        budget = BUDGET.get(service, 0)
         assert grace >= budget + 5, (kube.name_of(workload), grace, budget)
+
+
+def pod_budget(template: kube.Obj, budgets: Mapping[str, float]) -> float:
+    """Seconds from the pod's SIGTERM until its last runtime is gone, from per-service budgets."""
+    main = max(budgets.get(_service_of(c), 0.0) for c in kube.containers(template))
+    return main + sum(budgets.get(_service_of(c), 0.0) for c in kube.sidecars(template))
+
+
+def queue_problems(objs: list[kube.Obj]) -> list[str]:
+    """What breaks Bots' localhost-only job queue in these objects (empty: nothing).
+
+    Whatever feeds the queue shares its pod: the dirmonitor runs next to a jobqueueserver
+    sidecar, started first (its startup probe waits for /readyz: the queue answers) and
+    stopped last, both reading the same job-queue ConfigMap (one [jobqueue] port). No pod runs
+    a queue without a feeder, and that pod never runs twice (two queues would split the jobs).
+    """
+    problems = []
+    feeders = 0
+    for workload, template, _ in pods(objs):
+        where = kube.name_of(workload)
+        every = kube.containers(template, init=True) + kube.containers(template)
+        services = [_service_of(c) for c in every]
+        queues = [c for c in every if _service_of(c) == "jobqueueserver"]
+        if "dirmonitor" not in services:
+            problems += [f"{where}: a job queue nothing can reach"] if queues else []
+            continue
+        feeders += 1
+        if len(queues) != 1:
+            problems.append(f"{where}: the dirmonitor has {len(queues)} job queues in its pod")
+            continue
+        (queue,) = queues
+        if not kube.is_sidecar(queue):
+            problems.append(f"{where}: the queue is no sidecar (it must start first, stop last)")
+        if queue["startupProbe"]["httpGet"]["path"] != "/readyz":
+            problems.append(f"{where}: the dirmonitor may start before the queue answers")
+        mounts = {
+            m["name"]
+            for c in kube.runtimes(template)
+            for m in c["volumeMounts"]
+            if m["mountPath"] == "/var/lib/bots/config"
+        }
+        volumes = {v["name"]: v for v in template["spec"]["volumes"]}
+        config = volumes["config"]["configMap"]["name"]
+        if mounts != {"config"} or not config.startswith("bots-config-jobqueue-"):
+            problems.append(f"{where}: not one job-queue config for the queue and its feeder")
+        if workload["spec"]["replicas"] > 1 or workload["spec"]["strategy"]["type"] != "Recreate":
+            problems.append(f"{where}: may run two queues at once")
+    if feeders != 1:
+        problems.append(f"{feeders} pods run the dirmonitor")
+    return problems
+
+
+@pytest.mark.parametrize("overlay", ALL)
+def test_job_queue_lives_in_the_pod_of_its_feeder(
+    rendered: dict[str, list[kube.Obj]], overlay: str
+) -> None:
+    """The dirmonitor pod holds the queue as a sidecar; no other pod has a queue."""
+    assert queue_problems(rendered[overlay]) == []
+
+
+def _split(objs: list[kube.Obj], change: str) -> list[kube.Obj]:
+    objs = json.loads(json.dumps(objs))
+    monitor = kube.one(objs, "Deployment", "bots-dirmonitor")
+    spec = monitor["spec"]["template"]["spec"]
+    (queue,) = [c for c in spec["initContainers"] if c["name"] == "jobqueueserver"]
+    if change == "own-pod":  # the layout that crash-loops on Bots 4.0
+        spec["initContainers"].remove(queue)
+        other = json.loads(json.dumps(monitor))
+        other["metadata"]["name"] = "bots-jobqueueserver"
+        other["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] = "q"
+        other["spec"]["template"]["spec"]["initContainers"] = []
+        other["spec"]["template"]["spec"]["containers"] = [queue]
+        objs.append(other)
+    elif change == "plain-container":
+        del queue["restartPolicy"]
+    elif change == "healthz-startup":
+        queue["startupProbe"]["httpGet"]["path"] = "/healthz"
+    return objs
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ("own-pod", "a job queue nothing can reach"),
+        ("plain-container", "the queue is no sidecar"),
+        ("healthz-startup", "may start before the queue answers"),
+    ],
+)
+def test_queue_check_fails_a_split_layout(
+    rendered: dict[str, list[kube.Obj]], change: str, problem: str
+) -> None:
+    """The same check names each way of breaking the layout."""
+    found = queue_problems(_split(rendered["all-components"], change))
+    assert any(problem in p for p in found), found
+
+
+@pytest.mark.parametrize("overlay", ALL)
+def test_metrics_policy_admits_every_runtime_port(
+    rendered: dict[str, list[kube.Obj]], overlay: str
+) -> None:
+    """The monitoring namespace may reach each runtime's health port, sidecars' included."""
+    objs = rendered[overlay]
+    policy = kube.one(objs, "NetworkPolicy", "bots-metrics-ingress")
+    (rule,) = policy["spec"]["ingress"]
+    allowed = {p["port"] for p in rule["ports"]}
+    for workload, template, labels in pods(objs):
+        if kube.selects(policy["spec"]["podSelector"], labels):
+            ports = {kube.runtime_port(c) for c in kube.runtimes(template)}
+            assert ports <= allowed, (kube.name_of(workload), ports, allowed)
 
 
 @pytest.mark.parametrize("overlay", ALL)
@@ -185,8 +316,9 @@ def test_bots_config_comes_from_the_configmap(
     rendered: dict[str, list[kube.Obj]], overlay: str
 ) -> None:
     """A generated ConfigMap (bots.ini, settings.py, __init__.py) is the config folder, mounted
-    read-only inside the data volume, where Bots finds usersys next to it. The jobqueueserver
-    and dirmonitor get the variant with the job queue enabled; everything else the default."""
+    read-only inside the data volume, where Bots finds usersys next to it. The dirmonitor pod
+    (dirmonitor and jobqueueserver) gets the variant with the job queue enabled; everything
+    else the default."""
     objs = rendered[overlay]
     names = {}
     for configmap in kube.by_kind(objs, "ConfigMap"):
@@ -197,7 +329,7 @@ def test_bots_config_comes_from_the_configmap(
     assert set(names) == {"bots-config", "bots-config-jobqueue"}
     for workload, template, labels in pods(objs):
         volumes = {v["name"]: v for v in template["spec"]["volumes"]}
-        queue = labels["app.kubernetes.io/component"] in {"jobqueueserver", "dirmonitor"}
+        queue = labels["app.kubernetes.io/component"] == "dirmonitor"
         wanted = names["bots-config-jobqueue" if queue else "bots-config"]
         assert volumes["config"]["configMap"]["name"] == wanted, kube.name_of(workload)
         for container in kube.containers(template) + kube.containers(template, init=True):
@@ -228,9 +360,9 @@ def test_monitoring_wires_the_pushgateway_for_engine_runs(
     policy = kube.one(objs, "NetworkPolicy", "bots-pushgateway-egress")
     assert kube.selects(policy["spec"]["podSelector"], template["metadata"]["labels"])
     assert policy["spec"]["egress"][0]["ports"][0]["port"] == 9091
-    for _, pod, labels in pods(objs):
+    for _, pod, _labels in pods(objs):
         annotations = pod["metadata"].get("annotations", {})
-        if labels["app.kubernetes.io/component"] in SERVED:
+        if kube.runtimes(pod):
             assert annotations["prometheus.io/port"] == str(kube.RUNTIME_PORT)
         else:
             assert "prometheus.io/scrape" not in annotations

@@ -289,3 +289,24 @@ class TestRender:
             "healthz", snap(Phase.FATAL), ALL_PASS, SPECS, now=100.0, liveness_threshold=THRESHOLD
         )
         assert verdict.render(verbose=False).splitlines()[-1] == "healthz check failed"
+
+    def test_warning_shows_on_the_passing_line_only(self) -> None:
+        """A check spec's warning is appended to its `ok` line; it neither fails readiness nor
+        shows on a failing line (the reason says enough), and plain `ok` stays one word."""
+        warned = dataclasses.replace(DB, warning="on nfs4")
+        specs = (warned, HUNG, BOTH)
+        verdict = health.evaluate(
+            "readyz", snap(Phase.RUNNING), ALL_PASS, specs, now=100.0, liveness_threshold=THRESHOLD
+        )
+        assert verdict.ok
+        assert verdict.render(verbose=False) == "ok\n"
+        assert "[+]db ok (warning: on nfs4)" in verdict.render(verbose=True).splitlines()
+        broken = health.evaluate(
+            "readyz",
+            snap(Phase.RUNNING),
+            {**ALL_PASS, "db": failing(90.0, "refused")},
+            specs,
+            now=100.0,
+            liveness_threshold=THRESHOLD,
+        )
+        assert "[-]db failed: refused" in broken.render(verbose=False).splitlines()
