@@ -1,39 +1,30 @@
 """The Bots EDI service catalogue: each Bots program as a `ServiceSpec` of plain defaults.
 
-Every choice below comes from measuring Bots 3.3.1 (docs/bots.md has the table): all four
-programs clean up only on SIGINT, the jobqueue server needs a second SIGINT, one SIGINT only
-aborts the engine's current route step, the webserver starts engines it never waits for, and
-`-c` must be absolute without a trailing slash. The defaults are data (`RULES`); the checks
-come from the validated Bots environment. The user's explicit settings are applied on top by
-the CLI layer (`overrides`), never here.
+Every choice comes from measuring the real programs (docs/bots.md has the tables): all four
+clean up only on SIGINT, `-c` is given absolute without a trailing slash, and what differs
+between Bots generations (stop plans, exit meanings, success codes) is data in `generation`,
+picked by the Bots version found while validating the environment. The checks come from that
+validated environment. The user's explicit settings are applied on top by the CLI layer
+(`overrides`), never here.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bots_runtime.bots import SERVICES, enginelock
 from bots_runtime.bots import environment as botsenv
+from bots_runtime.bots import generation as generations
 from bots_runtime.bots.database import DatabaseProbe
 from bots_runtime.bots.programs import find_program, interpreter, path_first
 from bots_runtime.bots.push import EngineRunPush
 from bots_runtime.core import exit_codes
 from bots_runtime.core.childenv import child_env
 from bots_runtime.core.errors import SettingError
-from bots_runtime.core.spec import (
-    CheckSpec,
-    Level,
-    RestartPolicy,
-    RestartSpec,
-    ServiceSpec,
-    StopPlan,
-    StopStep,
-)
+from bots_runtime.core.spec import CheckSpec, Level, ServiceSpec
 from bots_runtime.web.probes import (
     FreeSpaceProbe,
     HttpProbe,
@@ -50,61 +41,6 @@ PROGRAMS = {name: f"bots-{name}" for name in SERVICES}
 MIN_FREE_BYTES = 100 * 1024 * 1024
 LOCK_FILE = ".bots-engine.lock"
 SHIMS = Path(__file__).resolve().parent / "shims"
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceRules:
-    """What a Bots service does by default, whatever its configuration."""
-
-    stop: StopPlan
-    restart: RestartSpec
-    exit_meanings: Mapping[int, str] = field(default_factory=dict)
-
-
-RULES: Mapping[str, ServiceRules] = {
-    # SIGINT is the webserver's only clean stop; engines it started run on as leftovers.
-    "webserver": ServiceRules(
-        stop=StopPlan(
-            steps=(StopStep(0.0, signal.SIGINT),),
-            timeout=20.0,
-            drain_delay=5.0,
-            to_group=False,
-            leftover_signal=signal.SIGINT,
-        ),
-        restart=RestartSpec(policy=RestartPolicy.ON_FAILURE),
-    ),
-    # The first SIGINT closes the XML-RPC socket; the second ends the process.
-    "jobqueueserver": ServiceRules(
-        stop=StopPlan(
-            steps=(StopStep(0.0, signal.SIGINT), StopStep(2.0, signal.SIGINT)),
-            timeout=10.0,
-            leftover_signal=signal.SIGINT,
-        ),
-        restart=RestartSpec(policy=RestartPolicy.ON_FAILURE),
-    ),
-    "dirmonitor": ServiceRules(
-        stop=StopPlan(
-            steps=(StopStep(0.0, signal.SIGINT),), timeout=10.0, leftover_signal=signal.SIGINT
-        ),
-        restart=RestartSpec(policy=RestartPolicy.ON_FAILURE),
-    ),
-    # Let the run finish until 5 s before the deadline, then SIGINT every 2 s: one SIGINT only
-    # aborts the route step that is running, and anything but SIGINT leaves the `mutex` row.
-    "engine": ServiceRules(
-        stop=StopPlan(
-            steps=(StopStep(5.0, signal.SIGINT, repeat=2.0, before_deadline=True),),
-            timeout=25.0,
-            leftover_signal=signal.SIGINT,
-        ),
-        restart=RestartSpec(policy=RestartPolicy.NEVER),
-        exit_meanings={
-            0: "ok",
-            1: "system or configuration error",
-            2: "run finished with errors",
-            3: "lock port busy (another engine on this host)",
-        },
-    ),
-}
 
 
 def _storage_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
@@ -263,7 +199,7 @@ def service_spec(
     env = botsenv.load(bots_config, child_env(environ), python=interpreter(program, executable))
     ports = _ports(name, env)
     _check_ports(env, ports, health_port)
-    rules = RULES[name]
+    rules = env.generation.services[name]
     checks = _CHECKS[name](env)
     config_dir = str(env.config_dir)
     extra = {
@@ -280,10 +216,13 @@ def service_spec(
         stop=rules.stop,
         restart=rules.restart,
         checks=checks,
+        success_codes=rules.success_codes,
         exit_meanings=rules.exit_meanings,
         lock_path=str(env.botssys / LOCK_FILE) if engine else None,
         ports=ports,
         after_run=(EngineRunPush(pushgateway),) if engine and pushgateway else (),
+        info=generations.info(env.bots_version, env.generation),
+        warnings=(env.version_warning,) if env.version_warning else (),
     )
 
 

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -217,7 +218,16 @@ def _take_lock(path: Path, wait: float, out: TextIO, clock: Callable[[], float])
     return lock
 
 
-def _bots_package(python: str, environ: Mapping[str, str]) -> Path:
+@dataclass(frozen=True, slots=True)
+class BotsInstall:
+    """The `bots` package an interpreter imports: where its templates are, which version."""
+
+    package: Path
+    version: str
+
+
+def find_bots(python: str, environ: Mapping[str, str]) -> BotsInstall:
+    """Ask `python` where its `bots` package is and which version; exit 127 when it has none."""
     done = subprocess.run(
         [python, str(SCRIPTS / "find_bots.py")],
         env=dict(environ),
@@ -229,7 +239,8 @@ def _bots_package(python: str, environ: Mapping[str, str]) -> Path:
     if done.returncode != 0 or not done.stdout:
         msg = f"{python}: cannot import the bots package (install bots-runtime[bots])"
         raise SettingError(msg, exit_codes.NOT_FOUND)
-    return Path(done.stdout)
+    found = json.loads(done.stdout)
+    return BotsInstall(Path(found["package"]), str(found["version"]))
 
 
 def _postgres_schema(
@@ -270,7 +281,7 @@ def _initialise(
     config_dir: Path, python: str, environ: Mapping[str, str], report: _Report
 ) -> botsenv.BotsEnv:
     data_dir = config_dir.parent
-    package = _bots_package(python, environ)
+    package = find_bots(python, environ).package
     install = package / "install"
     _mkdir(config_dir, report)
     if os.access(config_dir, os.W_OK):  # optional for Bots; a read-only ConfigMap may lack it

@@ -56,12 +56,14 @@ class RuntimeCollector(Collector):
         *,
         version: str,
         service: str,
+        info: Mapping[str, str] | None = None,
         connections: Callable[[], int] | None = None,
     ) -> None:
         self._board = board
         self._runner = runner
         self._version = version
         self._service = service
+        self._info = dict(sorted((info or {}).items()))
         self._connections = connections
 
     def collect(self) -> Iterable[Metric]:
@@ -70,10 +72,11 @@ class RuntimeCollector(Collector):
         counters = self._board.counters
         info = GaugeMetricFamily(
             PREFIX + "build_info",
-            "bots-runtime version and the service it runs; always 1.",
-            labels=["version", "service"],
+            "bots-runtime version, the service it runs and what that is (e.g. bots_version);"
+            " always 1.",
+            labels=["version", "service", *self._info],
         )
-        info.add_metric([self._version, self._service], 1)
+        info.add_metric([self._version, self._service, *self._info.values()], 1)
         yield info
         state = GaugeMetricFamily(
             PREFIX + "child_state",
@@ -233,6 +236,7 @@ def build_registry(
     *,
     version: str,
     service: str,
+    info: Mapping[str, str] | None = None,
     child_pid: Callable[[], int | None] | None = None,
     connections: Callable[[], int] | None = None,
 ) -> CollectorRegistry:
@@ -243,7 +247,9 @@ def build_registry(
     """
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
-        RuntimeCollector(board, runner, version=version, service=service, connections=connections)
+        RuntimeCollector(
+            board, runner, version=version, service=service, info=info, connections=connections
+        )
     )
     ProcessCollector(registry=registry)
     registry.register(ChildProcessCollector(child_pid or (lambda: board.snapshot.pid)))

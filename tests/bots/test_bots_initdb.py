@@ -15,7 +15,7 @@ import pytest
 from bots_runtime.bots import environment as botsenv
 from bots_runtime.bots import initdb
 from bots_runtime.process.lock import RunLock
-from tests.bots.kit import BASE_PATH, ROOT, VENV_BIN, have_bots, run_cli
+from tests.bots.kit import BASE_PATH, BOTS_BIN, BOTS_PYTHON, ROOT, have_bots, run_cli
 from tests.support import free_port
 
 if TYPE_CHECKING:
@@ -41,7 +41,9 @@ def tree_state(root: Path) -> dict[str, tuple[int, str]]:
 
 def init(root: Path, lock_wait: float = initdb.LOCK_WAIT) -> tuple[int, str]:
     out = io.StringIO()
-    code = initdb.main(str(root / "config"), {}, out=out, err=out, lock_wait=lock_wait)
+    code = initdb.main(
+        str(root / "config"), {}, out=out, err=out, lock_wait=lock_wait, executable=BOTS_PYTHON
+    )
     return code, out.getvalue()
 
 
@@ -55,7 +57,7 @@ class TestFresh:
             assert (root / created).is_file(), out
             assert f"created {root / created.split('/')[0]}" in out
         assert (root / "botssys" / "sqlitedb" / "botsdb").is_file()
-        env = botsenv.load(str(root / "config"), {"PATH": BASE_PATH}, python=sys.executable)
+        env = botsenv.load(str(root / "config"), {"PATH": BASE_PATH}, python=BOTS_PYTHON)
         assert env.botssys == root / "botssys"
         assert env.webserver_port == 8080
         assert env.dirmonitors == ()
@@ -87,7 +89,7 @@ class TestFresh:
         text = ini.read_text().replace("port = 28081", f"port = {free_port()}")
         ini.write_text(text)
         done = subprocess.run(
-            [str(VENV_BIN / "bots-engine"), f"-c{tmp_path / 'e/config'}"],
+            [str(BOTS_BIN / "bots-engine"), f"-c{tmp_path / 'e/config'}"],
             capture_output=True,
             text=True,
             timeout=60,
@@ -131,7 +133,8 @@ class TestIdempotent:
 
     def test_trailing_slash_config(self, tmp_path: Path) -> None:
         """`BOTS_CONFIG_DIR=.../config/` makes the same layout (data folder = its parent)."""
-        assert initdb.main(f"{tmp_path}/d/config/", {}, out=io.StringIO()) == 0
+        out = io.StringIO()
+        assert initdb.main(f"{tmp_path}/d/config/", {}, out=out, executable=BOTS_PYTHON) == 0
         assert (tmp_path / "d" / "usersys" / "__init__.py").is_file()
 
 
@@ -139,7 +142,7 @@ class TestConcurrent:
     def test_two_processes_at_once(self, tmp_path: Path) -> None:
         """Two init-db processes started together: both exit 0, one creates, one has nothing."""
         env = {"PATH": BASE_PATH, "BOTS_CONFIG_DIR": str(tmp_path / "shared" / "config")}
-        argv = [sys.executable, "-m", "bots_runtime", "--port", "0", "init-db"]
+        argv = [BOTS_PYTHON, "-m", "bots_runtime", "--port", "0", "init-db"]
         procs = [
             subprocess.Popen(
                 argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

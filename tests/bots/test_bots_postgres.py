@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,15 @@ from typing import TYPE_CHECKING
 import pytest
 
 from bots_runtime.bots import initdb
-from tests.bots.kit import ROOT, BotsDir, StartRuntime, have_bots, make_bots_dir, run_cli
+from tests.bots.kit import (
+    BOTS_PYTHON,
+    ROOT,
+    BotsDir,
+    StartRuntime,
+    have_bots,
+    make_bots_dir,
+    run_cli,
+)
 from tests.support import free_port, process_exists, wait_until
 
 if TYPE_CHECKING:
@@ -171,7 +178,8 @@ def pg_env(pg: Server, database: str, **extra: str) -> dict[str, str]:
 
 def init(root: Path, env: dict[str, str]) -> tuple[int, str]:
     out = io.StringIO()
-    return initdb.main(str(root / "config"), env, out=out, err=out), out.getvalue()
+    code = initdb.main(str(root / "config"), env, out=out, err=out, executable=BOTS_PYTHON)
+    return code, out.getvalue()
 
 
 def schema_state(pg: Server, database: str) -> str:
@@ -219,7 +227,7 @@ def test_concurrent_init_db_one_schema(pg: Server, tmp_path: Path) -> None:
     env = pg_env(pg, "botsdb_b", PATH="/usr/bin:/bin")
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "bots_runtime", "--port", "0", "init-db"],
+            [BOTS_PYTHON, "-m", "bots_runtime", "--port", "0", "init-db"],
             cwd=ROOT,
             env={**env, "BOTS_CONFIG_DIR": str(tmp_path / f"pod{n}" / "config")},
             stdout=subprocess.PIPE,

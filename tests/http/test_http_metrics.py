@@ -80,6 +80,15 @@ class TestValues:
         assert value(two, "bots_runtime_child_state", state="fatal") == 1
         assert value(two, "bots_runtime_build_info", version="1", service="a") is None
 
+    def test_build_info_carries_the_specs_info(self) -> None:
+        """What the spec says runs (e.g. the Bots version) becomes labels of build_info."""
+        info = {"bots_version": "4.0.0a3", "bots_generation": "4"}
+        registry = build_registry(
+            board_in(Phase.RUNNING), CheckRunner(()), version="1", service="engine", info=info
+        )
+        labels = {"version": "1", "service": "engine", **info}
+        assert value(registry, "bots_runtime_build_info", **labels) == 1
+
     def test_state_set_follows_snapshot(self) -> None:
         """Exactly one phase is 1, and it follows each published snapshot."""
         board = Board(Snapshot(service="svc"))
