@@ -182,9 +182,15 @@ def _flag(ini: configparser.RawConfigParser, path: Path, section: str, key: str)
         raise SettingError(msg) from None
 
 
-def _botssys(
-    ini: configparser.RawConfigParser, path: Path, data_dir: Path, rules: generations.ConfigRules
+def botssys_folder(
+    ini: configparser.RawConfigParser,
+    path: Path,
+    data_dir: Path,
+    rules: generations.ConfigRules,
+    *,
+    must_exist: bool = True,
 ) -> Path:
+    """bots.ini's botssys resolved as this Bots resolves it; `SettingError` where it cannot."""
     if ini.has_option("directories", "botssys"):
         raw = ini.get("directories", "botssys").strip()
     elif rules.botssys_default is not None:
@@ -212,7 +218,7 @@ def _botssys(
             " a relative one inside its own package)"
         )
         raise SettingError(msg)
-    if not botssys.is_dir():
+    if must_exist and not botssys.is_dir():
         msg = (
             f"{path}: [directories] botssys = {raw}: directory {botssys} does not exist"
             " (bots-runtime init-db creates it)"
@@ -221,9 +227,10 @@ def _botssys(
     return botssys
 
 
-def _usersys(
+def usersys_folder(
     ini: configparser.RawConfigParser, path: Path, data_dir: Path, rules: generations.ConfigRules
 ) -> tuple[str, Path]:
+    """bots.ini's usersys: its setting and the folder Bots imports; no check of the folder."""
     raw = ini.get("directories", "usersys", fallback="usersys").strip() or "usersys"
     if Path(raw).is_absolute() and rules.absolute_usersys:
         folder = Path(os.path.normpath(raw))
@@ -235,6 +242,13 @@ def _usersys(
         raise SettingError(msg)
     else:
         folder = data_dir.joinpath(*raw.replace(os.sep, ".").split("."))
+    return raw, folder
+
+
+def _usersys(
+    ini: configparser.RawConfigParser, path: Path, data_dir: Path, rules: generations.ConfigRules
+) -> tuple[str, Path]:
+    raw, folder = usersys_folder(ini, path, data_dir, rules)
     if rules.usersys_needs_init and not (folder / "__init__.py").is_file():
         msg = (
             f"{path}: [directories] usersys = {raw}: {folder}/__init__.py not found (Bots would"
@@ -407,7 +421,7 @@ def load(
     elif generation is None:
         generation = generations.NEWEST
     rules = generation.config
-    botssys = _botssys(ini, ini_path, config_dir.parent, rules)
+    botssys = botssys_folder(ini, ini_path, config_dir.parent, rules)
     usersys_name, usersys = _usersys(ini, ini_path, config_dir.parent, rules)
     database = None
     if values is not None and python is not None:

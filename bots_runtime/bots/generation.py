@@ -134,6 +134,8 @@ class Generation:
     initdb: InitDbRules
     #: One SIGINT ends the engine's whole run (4.0); in 3.3.1 it only aborts the current step.
     sigint_ends_engine_run: bool
+    #: `GET /` reads the database (4.0: a broken database makes it 500; 3.3.1 answers 200).
+    root_page_reads_database: bool
     #: The GUI's "run" link (the tests drive it; the runtime never calls it).
     gui_run_path: str
     #: The index Bots' plugin reader wants in a plugin zip: `botsindex.py` (3.3.1 reads only
@@ -244,6 +246,7 @@ BOTS3 = Generation(
         raw_sql_mode="replace",
     ),
     sigint_ends_engine_run=False,
+    root_page_reads_database=False,
     gui_run_path="/runengine/",
     plugin_index="botsindex.py",
 )
@@ -334,6 +337,7 @@ BOTS4 = Generation(
         raw_sql_mode="create",
     ),
     sigint_ends_engine_run=True,
+    root_page_reads_database=True,
     gui_run_path="/bots/runengine/",
     plugin_index="botsindex.json",
 )

@@ -225,10 +225,14 @@ class TestDirmonitor:
             spec_for(bots_dir, ["dirmonitor"])
 
     def test_nothing_to_watch(self, bots_dir: BotsDir) -> None:
-        """No [dirmonitorN] section: refused (Bots would log 'Nothing to watch!' and exit 0)."""
+        """No [dirmonitorN] section: 3.3.1 would log 'Nothing to watch!' and exit 0 (refused);
+        4.0 also watches the routes flagged `dirmonitor` in its database (accepted)."""
         bots_dir.enable_jobqueue()
-        with pytest.raises(SettingError, match="no \\[dirmonitorN\\] section"):
-            spec_for(bots_dir, ["dirmonitor"])
+        if generation().config.dirmonitor_db_routes:
+            assert spec_for(bots_dir, ["dirmonitor"]).checks == ()
+        else:
+            with pytest.raises(SettingError, match="no \\[dirmonitorN\\] section"):
+                spec_for(bots_dir, ["dirmonitor"])
 
     def test_needs_jobqueue(self, bots_dir: BotsDir) -> None:
         """bots-dirmonitor also needs the jobqueue enabled."""
@@ -283,7 +287,9 @@ class TestShell:
     def test_env(self, bots_dir: BotsDir) -> None:
         """The shell gets the normalised BOTS_CONFIG_DIR and the Bots programs on PATH."""
         environ = bots_dir.env(BOTS_CONFIG_DIR=f"{bots_dir.config}/")
-        env = catalogue.shell_env(environ, bots_config=environ["BOTS_CONFIG_DIR"])
+        env = catalogue.shell_env(
+            environ, bots_config=environ["BOTS_CONFIG_DIR"], executable=BOTS_PYTHON
+        )
         assert env["BOTS_CONFIG_DIR"] == str(bots_dir.config)
         assert env["PATH"].startswith(f"{BOTS_BIN}:")
 
@@ -386,8 +392,10 @@ def fake_bots5(bots_dir: BotsDir, tmp_path: Path) -> dict[str, str]:
     fake.mkdir(parents=True)
     real = initdb.find_bots(BOTS_PYTHON, bots_dir.env()).package
     (fake / "__init__.py").write_text(f"__path__ = [__path__[0], {str(real)!r}]\n")
+    about = real / "__about__.py"
     (fake / "__about__.py").write_text(
-        "__title__ = 'bots-ediint'\n__version__ = '5.0.0'\n__version_info__ = (5, 0, 0)\n"
+        f"exec(compile(open({str(about)!r}).read(), {str(about)!r}, 'exec'))\n"
+        "__version__ = '5.0.0'\n__version_info__ = (5, 0, 0)\n"
     )
     return bots_dir.env(PYTHONPATH=f"{fake.parent}:{ROOT}")
 
