@@ -76,6 +76,9 @@ def describe(spec: ServiceSpec) -> str:
         ),
         f"budget (drain + stop): {stop.budget:g}s",
     ]
+    lines.extend(f"before the start: {gate.description}" for gate in spec.start_gates)
+    if spec.cwd is not None:
+        lines.append(f"working directory: {spec.cwd}")
     if spec.lock_path:
         lines.append(f"lock: {spec.lock_path} (held by another run: exit 75)")
     if spec.success_codes:

@@ -19,12 +19,13 @@ from bots_runtime.bots import SERVICES, enginelock
 from bots_runtime.bots import environment as botsenv
 from bots_runtime.bots import generation as generations
 from bots_runtime.bots.database import DatabaseProbe
+from bots_runtime.bots.jobqueue import JobqueueGate
 from bots_runtime.bots.programs import find_program, interpreter, path_first
 from bots_runtime.bots.push import EngineRunPush
 from bots_runtime.core import exit_codes
 from bots_runtime.core.childenv import child_env
 from bots_runtime.core.errors import SettingError
-from bots_runtime.core.spec import CheckSpec, Level, ServiceSpec
+from bots_runtime.core.spec import CheckSpec, Level, ServiceSpec, StartGate
 from bots_runtime.web.probes import (
     FreeSpaceProbe,
     HttpProbe,
@@ -41,6 +42,8 @@ PROGRAMS = {name: f"bots-{name}" for name in SERVICES}
 MIN_FREE_BYTES = 100 * 1024 * 1024
 LOCK_FILE = ".bots-engine.lock"
 SHIMS = Path(__file__).resolve().parent / "shims"
+#: Services that start `bots-engine` themselves, and what such a run is called in the log.
+ENGINE_STARTERS = {"webserver": "GUI run", "jobqueueserver": "queued run"}
 
 
 def _storage_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
@@ -89,7 +92,7 @@ def _web_check(env: botsenv.BotsEnv) -> CheckSpec:
 
 
 def _webserver_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
-    checks = [_web_check(env), *_storage_checks(env)]
+    checks = [_web_check(env), *_storage_checks(env), *_webserver_jobqueue(env)]
     if env.database is not None:
         checks.append(
             CheckSpec(
@@ -105,26 +108,26 @@ def _webserver_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
     return tuple(checks)
 
 
+def _xmlrpc_check(env: botsenv.BotsEnv, name: str) -> CheckSpec:
+    url = f"http://127.0.0.1:{env.jobqueue_port}/"
+    return CheckSpec(
+        name,
+        XmlRpcProbe(url),
+        Level.READINESS,
+        interval=1.0 if name == "xmlrpc" else 5.0,
+        timeout=2.0,
+        description=f"XML-RPC {url} answers (an unknown method's Fault counts; queue untouched)",
+    )
+
+
 def _jobqueue_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
     botsenv.require_jobqueue(env, "jobqueueserver")
-    url = f"http://127.0.0.1:{env.jobqueue_port}/"
-    return (
-        CheckSpec(
-            "xmlrpc",
-            XmlRpcProbe(url),
-            Level.READINESS,
-            interval=1.0,
-            timeout=2.0,
-            description=(
-                f"XML-RPC {url} answers (an unknown method's Fault counts; queue untouched)"
-            ),
-        ),
-    )
+    return (_xmlrpc_check(env, "xmlrpc"),)
 
 
 def _dirmonitor_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
     botsenv.require_jobqueue(env, "dirmonitor")
-    return tuple(
+    watches = tuple(
         CheckSpec(
             f"watch-{section}",
             PathExistsProbe(path),
@@ -135,6 +138,16 @@ def _dirmonitor_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
         )
         for section, path in botsenv.require_dirmonitors(env)
     )
+    if not env.generation.config.dirmonitor_needs_jobqueue:
+        return watches
+    return (*watches, _xmlrpc_check(env, "jobqueue"))
+
+
+def _webserver_jobqueue(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
+    """GUI runs go to the job queue when it is enabled; only a queue that runs them matters."""
+    if env.jobqueue_enabled and env.generation.config.jobqueue_runs_jobs:
+        return (_xmlrpc_check(env, "jobqueue"),)
+    return ()
 
 
 _CHECKS: Mapping[str, Callable[[botsenv.BotsEnv], tuple[CheckSpec, ...]]] = {
@@ -143,6 +156,13 @@ _CHECKS: Mapping[str, Callable[[botsenv.BotsEnv], tuple[CheckSpec, ...]]] = {
     "dirmonitor": _dirmonitor_checks,
     "engine": lambda _env: (),
 }
+
+
+def _start_gates(name: str, env: botsenv.BotsEnv) -> tuple[StartGate, ...]:
+    """Bots 4.0's dirmonitor exits 1 at once without a job queue to answer `isup`."""
+    if name == "dirmonitor" and env.generation.config.dirmonitor_needs_jobqueue:
+        return (JobqueueGate(env.jobqueue_port, name),)
+    return ()
 
 
 def _ports(name: str, env: botsenv.BotsEnv) -> dict[str, int]:
@@ -206,8 +226,8 @@ def service_spec(
         "PATH": path_first(str(Path(program).parent), environ),
         "BOTS_CONFIG_DIR": config_dir,
     }
-    if name == "webserver":
-        extra.update(_gui_engine_lock(env, program, executable, extra["PATH"]))
+    if name in ENGINE_STARTERS:
+        extra.update(_engine_lock_shim(env, name, program, executable, extra["PATH"]))
     engine = name == "engine"
     return ServiceSpec(
         name=name,
@@ -219,6 +239,8 @@ def service_spec(
         success_codes=rules.success_codes,
         exit_meanings=rules.exit_meanings,
         lock_path=str(env.botssys / LOCK_FILE) if engine else None,
+        start_gates=_start_gates(name, env),
+        cwd=str(env.data_dir) if env.generation.run_in_data_folder else None,
         ports=ports,
         after_run=(EngineRunPush(pushgateway),) if engine and pushgateway else (),
         info=generations.info(env.bots_version, env.generation),
@@ -226,11 +248,16 @@ def service_spec(
     )
 
 
-def _gui_engine_lock(
-    env: botsenv.BotsEnv, webserver: str, executable: str, path: str
+def _engine_lock_shim(
+    env: botsenv.BotsEnv, name: str, program: str, executable: str, path: str
 ) -> dict[str, str]:
-    """Put the locking `bots-engine` shim first on the webserver's PATH (see enginelock)."""
-    engine = Path(webserver).parent / PROGRAMS["engine"]
+    """Put the locking `bots-engine` shim first on PATH of a service that starts engines.
+
+    The webserver starts GUI runs and Bots 4.0's job queue starts queued runs by the bare
+    name `bots-engine`, found through PATH; the shim takes the shared engine lock first (see
+    enginelock). Jobs inherit the job queue's environment, the variables included.
+    """
+    engine = Path(program).parent / PROGRAMS["engine"]
     if not (SHIMS / "bots-engine").is_file() or not engine.is_file():
         return {}
     return {
@@ -238,6 +265,7 @@ def _gui_engine_lock(
         enginelock.PROGRAM_VAR: str(engine),
         enginelock.LOCK_VAR: str(env.botssys / LOCK_FILE),
         enginelock.PYTHON_VAR: executable,
+        enginelock.STARTER_VAR: ENGINE_STARTERS[name],
     }
 
 

@@ -134,6 +134,9 @@ class Generation:
     initdb: InitDbRules
     #: One SIGINT ends the engine's whole run (4.0); in 3.3.1 it only aborts the current step.
     sigint_ends_engine_run: bool
+    #: Start the services in the data folder: 4.0 resolves relative paths (channel paths,
+    #: botssys) against it, and only its engine changes there by itself, not its dirmonitor.
+    run_in_data_folder: bool
     #: `GET /` reads the database (4.0: a broken database makes it 500; 3.3.1 answers 200).
     root_page_reads_database: bool
     #: The GUI's "run" link (the tests drive it; the runtime never calls it).
@@ -246,6 +249,7 @@ BOTS3 = Generation(
         raw_sql_mode="replace",
     ),
     sigint_ends_engine_run=False,
+    run_in_data_folder=False,
     root_page_reads_database=False,
     gui_run_path="/runengine/",
     plugin_index="botsindex.py",
@@ -337,6 +341,7 @@ BOTS4 = Generation(
         raw_sql_mode="create",
     ),
     sigint_ends_engine_run=True,
+    run_in_data_folder=True,
     root_page_reads_database=True,
     gui_run_path="/bots/runengine/",
     plugin_index="botsindex.json",

@@ -208,6 +208,24 @@ class AfterRun(Protocol):
         ...
 
 
+class StartGate(Protocol):
+    """Something a service needs at the moment it starts, waited for before the spawn.
+
+    Bots 4.0's dirmonitor asks the job queue `isup` first thing and exits 1 when nothing
+    answers; starting it anyway would only be a crash loop. A gate blocks (briefly, bounded)
+    until its need is met, or gives up with a one-line reason, and nothing is started.
+    """
+
+    @property
+    def description(self) -> str:
+        """What is waited for, for `check`."""
+        ...
+
+    def wait(self) -> str | None:
+        """Block until met (None) or until the gate gives up (the reason)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceSpec:
     """Everything needed to run one service under the supervisor.
@@ -215,9 +233,12 @@ class ServiceSpec:
     `argv[0]` is resolved on the child's PATH. `env` is the child's complete environment.
     `lock_path`, when set, is a file the runtime locks exclusively (fcntl, NFS-safe) before
     the child starts; when another run holds it, nothing starts and the exit code is 75.
-    `ports` are the service's own ports, which the health server must not share. `info`
-    describes what runs (e.g. the Bots version) for `check` and the build_info metric;
-    `warnings` are logged once when the runtime starts.
+    `start_gates` are waited for before that; one that gives up means exit 78. `cwd`, when
+    set, becomes the runtime's working directory just before the first spawn (posix_spawn has
+    no chdir of its own), so the child and every restart start there. `ports` are
+    the service's own ports, which the health server must not share. `info` describes what
+    runs (e.g. the Bots version) for `check` and the build_info metric; `warnings` are
+    logged once when the runtime starts.
     """
 
     name: str
@@ -230,6 +251,8 @@ class ServiceSpec:
     signal_rewrite: Mapping[int, int] = field(default_factory=dict)
     exit_meanings: Mapping[int, str] = field(default_factory=dict)
     lock_path: str | None = None
+    start_gates: tuple[StartGate, ...] = ()
+    cwd: str | None = None
     ports: Mapping[str, int] = field(default_factory=dict)
     after_run: tuple[AfterRun, ...] = ()
     info: Mapping[str, str] = field(default_factory=dict)

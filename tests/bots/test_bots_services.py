@@ -124,6 +124,13 @@ class TestWebserver:
         assert web.url == f"http://127.0.0.1:{bots_dir.web_port}/"
         assert web.statuses == (200, 200)
 
+    def test_jobqueue_check_when_runs_are_queued(self, bots_dir: BotsDir) -> None:
+        """With [jobqueue] enabled, GUI runs go to the queue: where the queue runs them (4.0),
+        readiness also checks that it answers; 3.3.1's never runs them, so no check."""
+        bots_dir.enable_jobqueue()
+        names = [c.name for c in spec_for(bots_dir, ["webserver"]).checks]
+        assert ("jobqueue" in names) is generation().config.jobqueue_runs_jobs
+
     def test_user_flags_win(self, bots_dir: BotsDir) -> None:
         """--stop-signal, --stop-timeout, --drain-delay and --restart override the defaults."""
         spec = spec_for(
@@ -205,7 +212,7 @@ class TestDirmonitor:
             bots_dir.set(f"dirmonitor{n}", "path", str(bots_dir.root / f"in{n}"))
             bots_dir.set(f"dirmonitor{n}", "route", "")
         spec = spec_for(bots_dir, ["dirmonitor"])
-        probes = [c.probe for c in spec.checks]
+        probes = [c.probe for c in spec.checks if c.name.startswith("watch-")]
         assert probes == [
             PathExistsProbe(str(bots_dir.root / "in1")),
             PathExistsProbe(str(bots_dir.root / "in2")),
@@ -229,10 +236,27 @@ class TestDirmonitor:
         4.0 also watches the routes flagged `dirmonitor` in its database (accepted)."""
         bots_dir.enable_jobqueue()
         if generation().config.dirmonitor_db_routes:
-            assert spec_for(bots_dir, ["dirmonitor"]).checks == ()
+            checks = spec_for(bots_dir, ["dirmonitor"]).checks
+            assert not [c for c in checks if c.name.startswith("watch-")]
         else:
             with pytest.raises(SettingError, match="no \\[dirmonitorN\\] section"):
                 spec_for(bots_dir, ["dirmonitor"])
+
+    def test_queue_needed_at_start(self, bots_dir: BotsDir) -> None:
+        """4.0's dirmonitor asks the queue `isup` at start: a gate waits for its port before
+        the spawn, and readiness keeps checking it; 3.3.1's has neither."""
+        bots_dir.enable_jobqueue()
+        bots_dir.set("dirmonitor1", "path", str(bots_dir.root))
+        bots_dir.set("dirmonitor1", "route", "")
+        spec = spec_for(bots_dir, ["dirmonitor"])
+        queue = [c for c in spec.checks if c.name == "jobqueue"]
+        if generation().config.dirmonitor_needs_jobqueue:
+            (gate,) = spec.start_gates
+            assert f"127.0.0.1:{bots_dir.jobqueue_port}" in gate.description
+            (check,) = queue
+            assert isinstance(check.probe, XmlRpcProbe)
+        else:
+            assert (spec.start_gates, queue) == ((), [])
 
     def test_needs_jobqueue(self, bots_dir: BotsDir) -> None:
         """bots-dirmonitor also needs the jobqueue enabled."""
