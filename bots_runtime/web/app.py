@@ -68,6 +68,7 @@ def create_app(
                         "ok": line.ok,
                         "reason": line.reason,
                         "excluded": line.excluded,
+                        "checked": not line.unchecked,
                     }
                     for line in verdict.lines
                 ],

@@ -163,7 +163,8 @@ class RuntimeCollector(Collector):
         results = self._runner.results()
         status = GaugeMetricFamily(
             PREFIX + "check_status",
-            "1 when the check passes (after its failure threshold), 0 when failing or not run.",
+            "1 when the check passes (after its failure threshold), 0 when failing, not run"
+            " or not checked (the probe could not tell, e.g. no database driver).",
             labels=["check"],
         )
         failures = CounterMetricFamily(
@@ -174,7 +175,8 @@ class RuntimeCollector(Collector):
         )
         for spec in self._runner.specs:
             result = results.get(spec.name)
-            status.add_metric([spec.name], 1 if result is not None and result.ok else 0)
+            passes = result is not None and result.ok and result.checked
+            status.add_metric([spec.name], 1 if passes else 0)
             failures.add_metric([spec.name], self._runner.failures_total[spec.name])
             histogram = self._runner.durations[spec.name]
             cumulative = 0

@@ -19,7 +19,7 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from bots_runtime.core.exit_codes import ExitStatus
-from bots_runtime.core.spec import CheckFailedError, CheckSpec
+from bots_runtime.core.spec import CheckFailedError, CheckSkippedError, CheckSpec
 from bots_runtime.core.state import Board, Phase, Snapshot
 from bots_runtime.web.checks import CheckRunner
 from bots_runtime.web.metrics import build_registry
@@ -146,6 +146,21 @@ class TestValues:
         assert value(registry, "bots_runtime_log_bytes_total", stream="stderr") == 1234
         assert value(registry, "bots_runtime_log_lines_split_total", stream="stdout") == 1
         assert value(registry, "bots_runtime_orphans_reaped_total") == 5
+
+    @pytest.mark.anyio
+    async def test_not_checked_is_not_a_pass(self) -> None:
+        """A check that could not tell: status 0 (not checked), no failure counted, ready."""
+
+        async def cannot_tell() -> str:
+            raise CheckSkippedError("no driver")
+
+        spec = CheckSpec("db", CallableProbe(cannot_tell))
+        runner = CheckRunner((spec,))
+        registry = build_registry(board_in(Phase.RUNNING), runner, version="t", service="svc")
+        await runner.run_once(spec)
+        assert value(registry, "bots_runtime_check_status", check="db") == 0
+        assert value(registry, "bots_runtime_check_failures_total", check="db") == 0
+        assert value(registry, "bots_runtime_ready") == 1
 
     @pytest.mark.anyio
     async def test_check_metrics(self) -> None:

@@ -25,7 +25,7 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {
         {"anyio", "h11", "prometheus_client", "starlette", "uvicorn"},
     ),
     "supervision": ({"core", "process", "supervision", "web"}, {"anyio", "structlog"}),
-    "bots": ({"core", "process", "web", "bots"}, {"anyio", "prometheus_client", "psycopg2"}),
+    "bots": ({"core", "process", "web", "bots"}, {"anyio", "prometheus_client"}),
 }
 #: The programs run in Bots' own interpreter import Bots' Django, each other, nothing of ours.
 SCRIPT_NAMES = {p.stem for p in (PACKAGE / "bots" / "scripts").glob("*.py")} - {"__init__"}
