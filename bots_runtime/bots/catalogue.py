@@ -108,13 +108,13 @@ def _webserver_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
     return tuple(checks)
 
 
-def _xmlrpc_check(env: botsenv.BotsEnv, name: str) -> CheckSpec:
+def _xmlrpc_check(env: botsenv.BotsEnv, name: str, interval: float) -> CheckSpec:
     url = f"http://127.0.0.1:{env.jobqueue_port}/"
     return CheckSpec(
         name,
         XmlRpcProbe(url),
         Level.READINESS,
-        interval=1.0 if name == "xmlrpc" else 5.0,
+        interval=interval,
         timeout=2.0,
         description=f"XML-RPC {url} answers (an unknown method's Fault counts; queue untouched)",
     )
@@ -122,7 +122,7 @@ def _xmlrpc_check(env: botsenv.BotsEnv, name: str) -> CheckSpec:
 
 def _jobqueue_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
     botsenv.require_jobqueue(env, "jobqueueserver")
-    return (_xmlrpc_check(env, "xmlrpc"),)
+    return (_xmlrpc_check(env, "xmlrpc", interval=1.0),)
 
 
 def _dirmonitor_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
@@ -140,13 +140,13 @@ def _dirmonitor_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
     )
     if not env.generation.config.dirmonitor_needs_jobqueue:
         return watches
-    return (*watches, _xmlrpc_check(env, "jobqueue"))
+    return (*watches, _xmlrpc_check(env, "jobqueue", interval=5.0))
 
 
 def _webserver_jobqueue(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
     """GUI runs go to the job queue when it is enabled; only a queue that runs them matters."""
     if env.jobqueue_enabled and env.generation.config.jobqueue_runs_jobs:
-        return (_xmlrpc_check(env, "jobqueue"),)
+        return (_xmlrpc_check(env, "jobqueue", interval=5.0),)
     return ()
 
 
