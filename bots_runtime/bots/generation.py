@@ -208,7 +208,7 @@ BOTS3 = Generation(
                 leftover_signal=signal.SIGINT,
             ),
             restart=RestartSpec(policy=RestartPolicy.NEVER),
-            exit_meanings={**_ENGINE_MEANINGS, 130: "SIGINT before the run loop (start-up)"},
+            exit_meanings={**_ENGINE_MEANINGS, 130: "stopped during start-up, before the run loop"},
             stopped_code=2,
         ),
     },
@@ -291,7 +291,7 @@ BOTS4 = Generation(
             restart=RestartSpec(policy=RestartPolicy.NEVER),
             exit_meanings={
                 **_ENGINE_MEANINGS,
-                130: "stopped by SIGINT: the rest of the run was skipped, no mutex row left",
+                130: "run stopped: the rest of it was skipped, no mutex row left",
             },
             stopped_code=130,
         ),
