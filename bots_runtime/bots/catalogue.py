@@ -43,7 +43,7 @@ MIN_FREE_BYTES = 100 * 1024 * 1024
 LOCK_FILE = ".bots-engine.lock"
 SHIMS = Path(__file__).resolve().parent / "shims"
 #: Services that start `bots-engine` themselves, and what such a run is called in the log.
-ENGINE_STARTERS = {"webserver": "GUI run", "jobqueueserver": "queued run"}
+ENGINE_STARTERS = {"webserver": "GUI run", "jobqueueserver": "queued run", "shell": "shell run"}
 
 
 def _storage_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
@@ -226,7 +226,7 @@ def service_spec(
         "PATH": path_first(str(Path(program).parent), environ),
         "BOTS_CONFIG_DIR": config_dir,
     }
-    if name in ENGINE_STARTERS:
+    if name in ENGINE_STARTERS:  # the services that start engines themselves
         extra.update(_engine_lock_shim(env, name, program, executable, extra["PATH"]))
     engine = name == "engine"
     return ServiceSpec(
@@ -282,13 +282,19 @@ def shell_env(
 ) -> dict[str, str]:
     """A service child's environment, with BOTS_CONFIG_DIR normalised for `-c$BOTS_CONFIG_DIR`.
 
-    The configuration is not validated: a debugging shell must open even when it is broken.
+    A debugging shell must open even when the configuration is broken, so nothing here is
+    refused. When the configuration is valid, `bots-engine` typed in the shell goes through
+    the locking shim too (a "shell run"), like every other way an engine starts.
     """
     extra = {"BOTS_CONFIG_DIR": str(botsenv.normalise(bots_config))}
     try:
-        programs = str(Path(find_program(PROGRAMS["engine"], environ, executable)).parent)
+        program = find_program(PROGRAMS["engine"], environ, executable)
     except SettingError:
-        pass
-    else:
-        extra["PATH"] = path_first(programs, environ)
+        return child_env(environ, extra)
+    extra["PATH"] = path_first(str(Path(program).parent), environ)
+    try:
+        env = botsenv.load(bots_config, child_env(environ), python=interpreter(program, executable))
+    except SettingError:
+        return child_env(environ, extra)
+    extra.update(_engine_lock_shim(env, "shell", program, executable, extra["PATH"]))
     return child_env(environ, extra)

@@ -309,13 +309,23 @@ class TestShell:
         assert catalogue.shell_argv(["-c", "echo hi"], environ) == ["/bin/bash", "-c", "echo hi"]
 
     def test_env(self, bots_dir: BotsDir) -> None:
-        """The shell gets the normalised BOTS_CONFIG_DIR and the Bots programs on PATH."""
+        """The shell gets the normalised BOTS_CONFIG_DIR, the locking bots-engine shim and
+        then the Bots programs on PATH."""
         environ = bots_dir.env(BOTS_CONFIG_DIR=f"{bots_dir.config}/")
         env = catalogue.shell_env(
             environ, bots_config=environ["BOTS_CONFIG_DIR"], executable=BOTS_PYTHON
         )
         assert env["BOTS_CONFIG_DIR"] == str(bots_dir.config)
+        assert env["PATH"].startswith(f"{catalogue.SHIMS}:{BOTS_BIN}:")
+        assert env["BOTS_ENGINE_LOCK"] == str(bots_dir.botssys / ".bots-engine.lock")
+
+    def test_broken_config_still_opens(self, bots_dir: BotsDir) -> None:
+        """With a broken configuration the shell still gets the programs, without the shim."""
+        bots_dir.ini.unlink()
+        environ = bots_dir.env()
+        env = catalogue.shell_env(environ, bots_config=str(bots_dir.config), executable=BOTS_PYTHON)
         assert env["PATH"].startswith(f"{BOTS_BIN}:")
+        assert "BOTS_ENGINE_LOCK" not in env
 
     def test_engine_runs_from_shell(self, bots_dir: BotsDir) -> None:
         """`bots-engine -c$BOTS_CONFIG_DIR` works inside `bots-runtime shell`."""
@@ -324,6 +334,42 @@ class TestShell:
             bots_dir.env(BOTS_CONFIG_DIR=f"{bots_dir.config}/"),
         )
         assert done.stdout.strip().endswith("rc=0"), done.stdout + done.stderr
+
+    def test_shell_run_takes_the_shared_lock(self, bots_dir: BotsDir) -> None:
+        """While another run holds the shared engine lock, `bots-engine` typed in the shell is
+        not started: exit 75 and one line saying so."""
+        lock = str(bots_dir.botssys / ".bots-engine.lock")
+        holder = subprocess.Popen(
+            [
+                BOTS_PYTHON,
+                "-c",
+                (
+                    "import sys; from bots_runtime.process.lock import RunLock;"
+                    f"lock = RunLock({lock!r}); lock.acquire(); print('held', flush=True);"
+                    " sys.stdin.read()"
+                ),
+            ],
+            cwd=ROOT,
+            env=bots_dir.env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == "held"
+            done = run_cli(
+                ["shell", "--", "-c", 'bots-engine -c"$BOTS_CONFIG_DIR"; echo "rc=$?"'],
+                bots_dir.env(),
+            )
+        finally:
+            assert holder.stdin is not None
+            holder.stdin.close()
+            holder.wait(10)
+            assert holder.stdout is not None
+            holder.stdout.close()
+        assert done.stdout.strip().endswith("rc=75"), done.stdout + done.stderr
+        assert "bots-engine (shell run): not started:" in done.stderr
 
 
 class TestCheckCommand:
