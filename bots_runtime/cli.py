@@ -53,6 +53,8 @@ def describe(spec: ServiceSpec) -> str:
     stop = spec.stop
     lines = [
         f"service: {spec.name}",
+        *(f"{key}: {value}" for key, value in spec.info.items()),
+        *(f"warning: {text}" for text in spec.warnings),
         "command: " + " ".join(spec.argv),
         (
             f"restart: {spec.restart.policy.value} (max {spec.restart.max_restarts} quick"
@@ -63,16 +65,20 @@ def describe(spec: ServiceSpec) -> str:
         + ", ".join(
             f"{s.signal.name} at {s.offset(stop.timeout):g}s"
             + (f" every {s.repeat:g}s" if s.repeat else "")
+            + (f" to the {_TARGETS[s.target]}" if s.target is not None else "")
             for s in stop.steps
         )
         + f", SIGKILL at {stop.timeout:g}s"
-        + (" to the process group" if stop.to_group else " to the child only"),
+        + ("" if _targets_set(stop) else _default_target(stop)),
         (
             f"leftover processes: {stop.leftover_signal.name} {stop.leftover_margin:g}s before"
             " the deadline, then SIGKILL"
         ),
         f"budget (drain + stop): {stop.budget:g}s",
     ]
+    lines.extend(f"before the start: {gate.description}" for gate in spec.start_gates)
+    if spec.cwd is not None:
+        lines.append(f"working directory: {spec.cwd}")
     if spec.lock_path:
         lines.append(f"lock: {spec.lock_path} (held by another run: exit 75)")
     if spec.success_codes:
@@ -91,6 +97,21 @@ def describe(spec: ServiceSpec) -> str:
     )
     lines.extend(f"port: {name} {port}" for name, port in sorted(spec.ports.items()))
     return "\n".join(lines)
+
+
+_TARGETS = {
+    spec_mod.StopTarget.CHILD: "child only",
+    spec_mod.StopTarget.GROUP: "process group",
+    spec_mod.StopTarget.REST: "rest of its group",
+}
+
+
+def _targets_set(stop: spec_mod.StopPlan) -> bool:
+    return all(step.target is not None for step in stop.steps)
+
+
+def _default_target(stop: spec_mod.StopPlan) -> str:
+    return " to the process group" if stop.to_group else " to the child only"
 
 
 def _check(invocation: Invocation) -> int:

@@ -12,7 +12,7 @@ import signal
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from bots_runtime.core.spec import RestartPolicy, StopStep
+from bots_runtime.core.spec import RestartPolicy, StopStep, StopTarget
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -63,7 +63,7 @@ def _stop(plan: StopPlan, config: RuntimeConfig) -> StopPlan:
 
     Steps that count back from the deadline move with a new timeout. An explicit stop signal
     or repeat replaces the service's steps with one step at 0 s, so what the user typed is
-    exactly what happens.
+    exactly what happens; `--single-child` makes every step signal the child alone.
     """
     if config.stop_timeout is not None:
         plan = replace(plan, timeout=config.stop_timeout)
@@ -74,7 +74,11 @@ def _stop(plan: StopPlan, config: RuntimeConfig) -> StopPlan:
         sig = config.stop_signal if config.stop_signal is not None else first
         plan = replace(plan, steps=(StopStep(at=0.0, signal=sig, repeat=config.stop_repeat),))
     if config.single_child:
-        plan = replace(plan, to_group=False)
+        # Every step signals the child alone; steps aimed at the rest of its group go.
+        steps = tuple(
+            replace(step, target=None) for step in plan.steps if step.target is not StopTarget.REST
+        )
+        plan = replace(plan, to_group=False, steps=steps)
     return plan
 
 

@@ -1,41 +1,32 @@
 """The Bots EDI service catalogue: each Bots program as a `ServiceSpec` of plain defaults.
 
-Every choice below comes from measuring Bots 3.3.1 (docs/bots.md has the table): all four
-programs clean up only on SIGINT, the jobqueue server needs a second SIGINT, one SIGINT only
-aborts the engine's current route step, the webserver starts engines it never waits for, and
-`-c` must be absolute without a trailing slash. The defaults are data (`RULES`); the checks
-come from the validated Bots environment. The user's explicit settings are applied on top by
-the CLI layer (`overrides`), never here.
+Every choice comes from measuring the real programs (docs/bots.md has the tables): all four
+clean up only on SIGINT, `-c` is given absolute without a trailing slash, and what differs
+between Bots generations (stop plans, exit meanings, success codes) is data in `generation`,
+picked by the Bots version found while validating the environment. The checks come from that
+validated environment. The user's explicit settings are applied on top by the CLI layer
+(`overrides`), never here.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bots_runtime.bots import SERVICES, enginelock
 from bots_runtime.bots import environment as botsenv
+from bots_runtime.bots import generation as generations
 from bots_runtime.bots.database import DatabaseProbe
 from bots_runtime.bots.enginerun import EngineRunWatch
+from bots_runtime.bots.jobqueue import JobqueueGate
 from bots_runtime.bots.programs import find_program, interpreter, path_first
 from bots_runtime.bots.recent import RecentEdi
 from bots_runtime.core import exit_codes
 from bots_runtime.core.childenv import child_env
 from bots_runtime.core.errors import SettingError
-from bots_runtime.core.spec import (
-    CheckSpec,
-    CollectorSpec,
-    Level,
-    RestartPolicy,
-    RestartSpec,
-    ServiceSpec,
-    StopPlan,
-    StopStep,
-)
+from bots_runtime.core.spec import CheckSpec, CollectorSpec, Level, ServiceSpec, StartGate
 from bots_runtime.process import mounts
 from bots_runtime.web.probes import (
     FreeSpaceProbe,
@@ -53,61 +44,8 @@ PROGRAMS = {name: f"bots-{name}" for name in SERVICES}
 MIN_FREE_BYTES = 100 * 1024 * 1024
 LOCK_FILE = ".bots-engine.lock"
 SHIMS = Path(__file__).resolve().parent / "shims"
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceRules:
-    """What a Bots service does by default, whatever its configuration."""
-
-    stop: StopPlan
-    restart: RestartSpec
-    exit_meanings: Mapping[int, str] = field(default_factory=dict)
-
-
-RULES: Mapping[str, ServiceRules] = {
-    # SIGINT is the webserver's only clean stop; engines it started run on as leftovers.
-    "webserver": ServiceRules(
-        stop=StopPlan(
-            steps=(StopStep(0.0, signal.SIGINT),),
-            timeout=20.0,
-            drain_delay=5.0,
-            to_group=False,
-            leftover_signal=signal.SIGINT,
-        ),
-        restart=RestartSpec(policy=RestartPolicy.ON_FAILURE),
-    ),
-    # The first SIGINT closes the XML-RPC socket; the second ends the process.
-    "jobqueueserver": ServiceRules(
-        stop=StopPlan(
-            steps=(StopStep(0.0, signal.SIGINT), StopStep(2.0, signal.SIGINT)),
-            timeout=10.0,
-            leftover_signal=signal.SIGINT,
-        ),
-        restart=RestartSpec(policy=RestartPolicy.ON_FAILURE),
-    ),
-    "dirmonitor": ServiceRules(
-        stop=StopPlan(
-            steps=(StopStep(0.0, signal.SIGINT),), timeout=10.0, leftover_signal=signal.SIGINT
-        ),
-        restart=RestartSpec(policy=RestartPolicy.ON_FAILURE),
-    ),
-    # Let the run finish until 5 s before the deadline, then SIGINT every 2 s: one SIGINT only
-    # aborts the route step that is running, and anything but SIGINT leaves the `mutex` row.
-    "engine": ServiceRules(
-        stop=StopPlan(
-            steps=(StopStep(5.0, signal.SIGINT, repeat=2.0, before_deadline=True),),
-            timeout=25.0,
-            leftover_signal=signal.SIGINT,
-        ),
-        restart=RestartSpec(policy=RestartPolicy.NEVER),
-        exit_meanings={
-            0: "ok",
-            1: "system or configuration error",
-            2: "run finished with errors",
-            3: "lock port busy (another engine on this host)",
-        },
-    ),
-}
+#: Services that start `bots-engine` themselves, and what such a run is called in the log.
+ENGINE_STARTERS = {"webserver": "GUI run", "jobqueueserver": "queued run", "shell": "shell run"}
 
 
 def _storage_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
@@ -156,7 +94,7 @@ def _web_check(env: botsenv.BotsEnv) -> CheckSpec:
 
 
 def _webserver_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
-    checks = [_web_check(env), *_storage_checks(env)]
+    checks = [_web_check(env), *_storage_checks(env), *_webserver_jobqueue(env)]
     if env.database is not None:
         checks.append(
             CheckSpec(
@@ -172,21 +110,21 @@ def _webserver_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
     return tuple(checks)
 
 
+def _xmlrpc_check(env: botsenv.BotsEnv, name: str, interval: float) -> CheckSpec:
+    url = f"http://127.0.0.1:{env.jobqueue_port}/"
+    return CheckSpec(
+        name,
+        XmlRpcProbe(url),
+        Level.READINESS,
+        interval=interval,
+        timeout=2.0,
+        description=f"XML-RPC {url} answers (an unknown method's Fault counts; queue untouched)",
+    )
+
+
 def _jobqueue_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
     botsenv.require_jobqueue(env, "jobqueueserver")
-    url = f"http://127.0.0.1:{env.jobqueue_port}/"
-    return (
-        CheckSpec(
-            "xmlrpc",
-            XmlRpcProbe(url),
-            Level.READINESS,
-            interval=1.0,
-            timeout=2.0,
-            description=(
-                f"XML-RPC {url} answers (an unknown method's Fault counts; queue untouched)"
-            ),
-        ),
-    )
+    return (_xmlrpc_check(env, "xmlrpc", interval=1.0),)
 
 
 def _mount_table() -> tuple[mounts.Mount, ...]:
@@ -214,7 +152,7 @@ def _dirmonitor_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
     botsenv.require_jobqueue(env, "dirmonitor")
     watched = botsenv.require_dirmonitors(env)
     table = _mount_table()
-    return tuple(
+    watches = tuple(
         CheckSpec(
             f"watch-{section}",
             PathExistsProbe(path),
@@ -226,6 +164,16 @@ def _dirmonitor_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
         )
         for section, path in watched
     )
+    if not env.generation.config.dirmonitor_needs_jobqueue:
+        return watches
+    return (*watches, _xmlrpc_check(env, "jobqueue", interval=5.0))
+
+
+def _webserver_jobqueue(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:
+    """GUI runs go to the job queue when it is enabled; only a queue that runs them matters."""
+    if env.jobqueue_enabled and env.generation.config.jobqueue_runs_jobs:
+        return (_xmlrpc_check(env, "jobqueue", interval=5.0),)
+    return ()
 
 
 _CHECKS: Mapping[str, Callable[[botsenv.BotsEnv], tuple[CheckSpec, ...]]] = {
@@ -234,6 +182,13 @@ _CHECKS: Mapping[str, Callable[[botsenv.BotsEnv], tuple[CheckSpec, ...]]] = {
     "dirmonitor": _dirmonitor_checks,
     "engine": lambda _env: (),
 }
+
+
+def _start_gates(name: str, env: botsenv.BotsEnv) -> tuple[StartGate, ...]:
+    """Bots 4.0's dirmonitor exits 1 at once without a job queue to answer `isup`."""
+    if name == "dirmonitor" and env.generation.config.dirmonitor_needs_jobqueue:
+        return (JobqueueGate(env.jobqueue_port, name),)
+    return ()
 
 
 def _ports(name: str, env: botsenv.BotsEnv) -> dict[str, int]:
@@ -290,15 +245,15 @@ def service_spec(
     env = botsenv.load(bots_config, child_env(environ), python=interpreter(program, executable))
     ports = _ports(name, env)
     _check_ports(env, ports, health_port)
-    rules = RULES[name]
+    rules = env.generation.services[name]
     checks = _CHECKS[name](env)
     config_dir = str(env.config_dir)
     extra = {
         "PATH": path_first(str(Path(program).parent), environ),
         "BOTS_CONFIG_DIR": config_dir,
     }
-    if name == "webserver":
-        extra.update(_gui_engine_lock(env, program, executable, extra["PATH"]))
+    if name in ENGINE_STARTERS:  # the services that start engines themselves
+        extra.update(_engine_lock_shim(env, name, program, executable, extra["PATH"]))
     engine = name == "engine"
     watch = (EngineRunWatch(env.database, pushgateway),) if engine and env.database else ()
     return ServiceSpec(
@@ -308,11 +263,16 @@ def service_spec(
         stop=rules.stop,
         restart=rules.restart,
         checks=checks,
+        success_codes=rules.success_codes,
         exit_meanings=rules.exit_meanings,
         lock_path=str(env.botssys / LOCK_FILE) if engine else None,
+        start_gates=_start_gates(name, env),
+        cwd=str(env.data_dir) if env.generation.run_in_data_folder else None,
         ports=ports,
         before_spawn=watch,
         collectors=_edi_collectors(env) if name == "webserver" else (),
+        info=generations.info(env.bots_version, env.generation),
+        warnings=(env.version_warning,) if env.version_warning else (),
     )
 
 
@@ -334,11 +294,16 @@ def _edi_collectors(env: botsenv.BotsEnv) -> tuple[CollectorSpec, ...]:
     )
 
 
-def _gui_engine_lock(
-    env: botsenv.BotsEnv, webserver: str, executable: str, path: str
+def _engine_lock_shim(
+    env: botsenv.BotsEnv, name: str, program: str, executable: str, path: str
 ) -> dict[str, str]:
-    """Put the locking `bots-engine` shim first on the webserver's PATH (see enginelock)."""
-    engine = Path(webserver).parent / PROGRAMS["engine"]
+    """Put the locking `bots-engine` shim first on PATH of a service that starts engines.
+
+    The webserver starts GUI runs and Bots 4.0's job queue starts queued runs by the bare
+    name `bots-engine`, found through PATH; the shim takes the shared engine lock first (see
+    enginelock). Jobs inherit the job queue's environment, the variables included.
+    """
+    engine = Path(program).parent / PROGRAMS["engine"]
     if not (SHIMS / "bots-engine").is_file() or not engine.is_file():
         return {}
     return {
@@ -346,6 +311,7 @@ def _gui_engine_lock(
         enginelock.PROGRAM_VAR: str(engine),
         enginelock.LOCK_VAR: str(env.botssys / LOCK_FILE),
         enginelock.PYTHON_VAR: executable,
+        enginelock.STARTER_VAR: ENGINE_STARTERS[name],
     }
 
 
@@ -362,13 +328,19 @@ def shell_env(
 ) -> dict[str, str]:
     """A service child's environment, with BOTS_CONFIG_DIR normalised for `-c$BOTS_CONFIG_DIR`.
 
-    The configuration is not validated: a debugging shell must open even when it is broken.
+    A debugging shell must open even when the configuration is broken, so nothing here is
+    refused. When the configuration is valid, `bots-engine` typed in the shell goes through
+    the locking shim too (a "shell run"), like every other way an engine starts.
     """
     extra = {"BOTS_CONFIG_DIR": str(botsenv.normalise(bots_config))}
     try:
-        programs = str(Path(find_program(PROGRAMS["engine"], environ, executable)).parent)
+        program = find_program(PROGRAMS["engine"], environ, executable)
     except SettingError:
-        pass
-    else:
-        extra["PATH"] = path_first(programs, environ)
+        return child_env(environ, extra)
+    extra["PATH"] = path_first(str(Path(program).parent), environ)
+    try:
+        env = botsenv.load(bots_config, child_env(environ), python=interpreter(program, executable))
+    except SettingError:
+        return child_env(environ, extra)
+    extra.update(_engine_lock_shim(env, "shell", program, executable, extra["PATH"]))
     return child_env(environ, extra)

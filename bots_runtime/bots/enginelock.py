@@ -1,10 +1,12 @@
-"""The shared engine lock for engines the Bots webserver starts from its GUI.
+"""The shared engine lock for engines Bots starts itself: GUI runs and queued runs.
 
-bots-webserver runs `bots-engine` through PATH and never waits for it. bots-runtime puts
-`shims/bots-engine` first on the webserver's PATH; the shim runs this module, which takes the
-same exclusive fcntl lock `bots-runtime engine` takes (`<botssys>/.bots-engine.lock`) and then
-execs the real bots-engine with the lock's descriptor left open, so the lock lasts exactly as
-long as that engine. When another run holds it, the GUI run is not started (exit 75).
+bots-webserver (GUI runs) and Bots 4.0's bots-jobqueueserver (queued runs) start `bots-engine`
+through PATH. bots-runtime puts `shims/bots-engine` first on their PATH; the shim runs this
+module, which takes the same exclusive fcntl lock `bots-runtime engine` takes
+(`<botssys>/.bots-engine.lock`) and then execs the real bots-engine with the lock's descriptor
+left open, so the lock lasts exactly as long as that engine. When another run holds it, the
+run is not started (exit 75) and one line on stderr says so: the webserver's stderr is the
+container's, and the job queue logs a failed job's stderr on its console.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
 PROGRAM_VAR = "BOTS_ENGINE_PROGRAM"
 LOCK_VAR = "BOTS_ENGINE_LOCK"
 PYTHON_VAR = "BOTS_ENGINE_LOCK_PYTHON"
+#: What started this run ("GUI run", "queued run"), for the log line.
+STARTER_VAR = "BOTS_ENGINE_STARTER"
 
 
 def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
@@ -35,8 +39,9 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     try:
         lock.acquire()
     except LockBusyError:
+        starter = environ.get(STARTER_VAR) or "run"
         print(
-            f"bots-engine (GUI run): not started: {path} is locked by another run",
+            f"bots-engine ({starter}): not started: {path} is locked by another run",
             file=sys.stderr,
             flush=True,
         )

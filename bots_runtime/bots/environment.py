@@ -1,10 +1,15 @@
 """The Bots environment: one configuration directory, normalised and checked before Bots runs.
 
-Bots 3.3.1 fails late and quietly on a bad configuration: a relative or slash-terminated `-c`
-makes it fall back to the package's own config or usersys, a relative `botssys` resolves inside
-the package, a `[dirmonitorN]` section without `route` crashes the dirmonitor, a missing SQLite
-file only shows up at the first engine run. Every such problem is found here instead and
-reported as one line naming the file and the key (a `SettingError`, exit 78).
+Bots fails late and quietly on a bad configuration: 3.3.1 falls back to the package's own
+config or usersys for a relative or slash-terminated `-c` and resolves a relative `botssys`
+inside the package; both generations silently import the package's usersys when the
+configured folder is missing, crash the dirmonitor on a section without `route`, and only
+notice a missing SQLite file at the first engine run. Every such problem is found here instead
+and reported as one line naming the file and the key (a `SettingError`, exit 78).
+
+What is allowed differs per generation (4.0 resolves a bare `botssys` next to the config,
+imports a usersys without `__init__.py`, accepts `django.db.backends.postgresql`): those rules
+come from `generation`, chosen by the Bots version the settings.py evaluation reports.
 """
 
 from __future__ import annotations
@@ -17,19 +22,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bots_runtime.bots import generation as generations
 from bots_runtime.core.errors import SettingError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from bots_runtime.bots.generation import Generation
+
 DEFAULT_ENGINE_PORT = 28081
 DEFAULT_WEBSERVER_PORT = 8080
 DEFAULT_JOBQUEUE_PORT = 28082
 SETTINGS_TIMEOUT = 20.0
-SQLITE = "django.db.backends.sqlite3"
-POSTGRESQL = "django.db.backends.postgresql_psycopg2"
-MYSQL = "django.db.backends.mysql"
-BOTS_DB_ENGINES = (SQLITE, POSTGRESQL, MYSQL)
+#: Every driver module any generation's engines need, asked of the Bots interpreter at once.
+_DRIVER_MODULES = sorted(
+    {m for g in generations.GENERATIONS for rule in g.databases.values() for m in rule.needs}
+)
 
 #: Evaluated in the Bots interpreter with the child's environment, so settings.py sees exactly
 #: what Bots will see (it may read BOTS_DB_* variables).
@@ -53,14 +61,24 @@ class Database:
     time_zone: str = ""
 
     @property
+    def kind(self) -> str:
+        """`sqlite`, `postgresql` or `mysql` (whatever the Django engine name)."""
+        return generations.ENGINE_KINDS.get(self.engine, "")
+
+    @property
     def is_sqlite(self) -> bool:
         """SQLite keeps the whole database in one file under botssys."""
-        return self.engine == SQLITE
+        return self.kind == "sqlite"
 
     @property
     def is_postgresql(self) -> bool:
         """PostgreSQL: the production case for several pods."""
-        return self.engine == POSTGRESQL
+        return self.kind == "postgresql"
+
+    @property
+    def is_mysql(self) -> bool:
+        """MySQL or MariaDB (the reference deployment's production database)."""
+        return self.kind == "mysql"
 
     def describe(self) -> str:
         """Where the data lives, without the password."""
@@ -94,6 +112,10 @@ class BotsEnv:
     dirmonitors: tuple[DirWatch, ...]
     database: Database | None
     webserver_tls: bool = False
+    generation: Generation = generations.NEWEST
+    bots_version: str = ""
+    #: Set when the Bots version is not one the generation table knows.
+    version_warning: str | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -165,42 +187,82 @@ def _flag(ini: configparser.RawConfigParser, path: Path, section: str, key: str)
         raise SettingError(msg) from None
 
 
-def _botssys(ini: configparser.RawConfigParser, path: Path) -> Path:
-    if not ini.has_option("directories", "botssys"):
+def botssys_folder(
+    ini: configparser.RawConfigParser,
+    path: Path,
+    data_dir: Path,
+    rules: generations.ConfigRules,
+    *,
+    must_exist: bool = True,
+) -> Path:
+    """bots.ini's botssys resolved as this Bots resolves it; `SettingError` where it cannot."""
+    if ini.has_option("directories", "botssys"):
+        raw = ini.get("directories", "botssys").strip()
+    elif rules.botssys_default is not None:
+        raw = rules.botssys_default
+    else:
         msg = (
             f"{path}: [directories] botssys is missing; set an absolute path (Bots would use"
             " a folder inside its own package)"
         )
         raise SettingError(msg)
-    raw = ini.get("directories", "botssys").strip()
-    if not Path(raw).is_absolute():
+    if Path(raw).is_absolute():
+        botssys = Path(os.path.normpath(raw))
+    elif rules.relative_botssys and raw and os.sep not in raw and raw not in {".", ".."}:
+        botssys = data_dir / raw  # Bots and its settings.py both join it to the data folder
+    elif rules.relative_botssys:
+        msg = (
+            f"{path}: [directories] botssys = {raw!r} must be a folder name or an absolute path"
+            " (Bots resolves a relative path next to the config directory, its settings.py"
+            " against the working directory)"
+        )
+        raise SettingError(msg)
+    else:
         msg = (
             f"{path}: [directories] botssys = {raw!r} must be an absolute path (Bots resolves"
             " a relative one inside its own package)"
         )
         raise SettingError(msg)
-    botssys = Path(os.path.normpath(raw))
-    if not botssys.is_dir():
+    if must_exist and not botssys.is_dir():
         msg = (
-            f"{path}: [directories] botssys = {raw}: directory does not exist"
+            f"{path}: [directories] botssys = {raw}: directory {botssys} does not exist"
             " (bots-runtime init-db creates it)"
         )
         raise SettingError(msg)
     return botssys
 
 
-def _usersys(ini: configparser.RawConfigParser, path: Path, data_dir: Path) -> tuple[str, Path]:
-    raw = ini.get("directories", "usersys", fallback="usersys").strip()
-    if not raw or Path(raw).is_absolute() or raw.startswith("."):
+def usersys_folder(
+    ini: configparser.RawConfigParser, path: Path, data_dir: Path, rules: generations.ConfigRules
+) -> tuple[str, Path]:
+    """bots.ini's usersys: its setting and the folder Bots imports; no check of the folder."""
+    raw = ini.get("directories", "usersys", fallback="usersys").strip() or "usersys"
+    if Path(raw).is_absolute() and rules.absolute_usersys:
+        folder = Path(os.path.normpath(raw))
+    elif not raw or Path(raw).is_absolute() or raw.startswith("."):
         msg = (
             f"{path}: [directories] usersys = {raw!r} must be an import name such as usersys,"
             f" a folder next to the configuration directory in {data_dir}"
         )
         raise SettingError(msg)
-    folder = data_dir.joinpath(*raw.replace(os.sep, ".").split("."))
-    if not (folder / "__init__.py").is_file():
+    else:
+        folder = data_dir.joinpath(*raw.replace(os.sep, ".").split("."))
+    return raw, folder
+
+
+def _usersys(
+    ini: configparser.RawConfigParser, path: Path, data_dir: Path, rules: generations.ConfigRules
+) -> tuple[str, Path]:
+    raw, folder = usersys_folder(ini, path, data_dir, rules)
+    if rules.usersys_needs_init and not (folder / "__init__.py").is_file():
         msg = (
             f"{path}: [directories] usersys = {raw}: {folder}/__init__.py not found (Bots would"
+            " silently use the usersys inside its package; bots-runtime init-db seeds one)"
+        )
+        raise SettingError(msg)
+    if not folder.is_dir():
+        msg = (
+            f"{path}: [directories] usersys = {raw}: folder {folder} not found (Bots would"
             " silently use the usersys inside its package; bots-runtime init-db seeds one)"
         )
         raise SettingError(msg)
@@ -235,10 +297,13 @@ def _dirmonitors(ini: configparser.RawConfigParser) -> tuple[DirWatch, ...]:
 
 
 def read_settings(settings: Path, python: str, environ: Mapping[str, str]) -> dict[str, object]:
-    """Evaluate settings.py in the Bots interpreter and return BOTSSYS_PATH and the database."""
+    """Evaluate settings.py in the Bots interpreter: the Bots version, botssys, the database.
+
+    The same run says which database drivers that interpreter could import.
+    """
     try:
         done = subprocess.run(
-            [python, str(READ_SETTINGS), str(settings)],
+            [python, str(READ_SETTINGS), str(settings), ",".join(_DRIVER_MODULES)],
             env=dict(environ),
             capture_output=True,
             text=True,
@@ -257,7 +322,13 @@ def read_settings(settings: Path, python: str, environ: Mapping[str, str]) -> di
 
 
 def _database(
-    settings: Path, values: Mapping[str, object], botssys: Path, *, require_file: bool
+    settings: Path,
+    values: Mapping[str, object],
+    botssys: Path,
+    generation: Generation,
+    python: str,
+    *,
+    require_file: bool,
 ) -> Database:
     raw = values.get("db")
     db = raw if isinstance(raw, dict) else {}
@@ -271,18 +342,32 @@ def _database(
         time_zone=str(values.get("time_zone") or ""),
     )
     key = "DATABASES['default']"
-    if database.engine not in BOTS_DB_ENGINES:
+    rule = generation.database(database.engine)
+    if rule is None:
         msg = (
-            f"{settings}: {key}['ENGINE'] = {database.engine!r} is not one Bots 3.3.1 can use"
-            f" ({', '.join(BOTS_DB_ENGINES)})"
+            f"{settings}: {key}['ENGINE'] = {database.engine!r} is not one {generation.label}"
+            f" can use ({', '.join(generation.databases)})"
         )
         raise SettingError(msg)
-    botssys_path = values.get("botssys_path")
+    found = values.get("drivers")
+    available = found if isinstance(found, dict) else {}
+    missing = [module for module in rule.needs if available.get(module) is False]
+    if missing:
+        names = ", ".join(f"{m} ({generations.DRIVER_PACKAGES.get(m, m)})" for m in missing)
+        msg = (
+            f"{settings}: {key}['ENGINE'] = {database.engine}: Bots connects with {names},"
+            f" which {python} cannot import"
+        )
+        raise SettingError(msg)
+    name = generation.config.settings_botssys
+    raw_paths = values.get("botssys")
+    paths = raw_paths if isinstance(raw_paths, dict) else {}
+    botssys_path = paths.get(name)
     if isinstance(botssys_path, str) and os.path.realpath(botssys_path) != os.path.realpath(
         botssys
     ):
         msg = (
-            f"{settings}: BOTSSYS_PATH = {botssys_path} differs from bots.ini [directories]"
+            f"{settings}: {name} = {botssys_path} differs from bots.ini [directories]"
             f" botssys = {botssys}; both must name the same folder"
         )
         raise SettingError(msg)
@@ -309,12 +394,14 @@ def load(
     python: str | None = None,
     require_database: bool = True,
     cwd: str | None = None,
+    generation: Generation | None = None,
 ) -> BotsEnv:
     """Normalise and validate a Bots configuration directory; raise `SettingError` on a problem.
 
     `python` is the interpreter that runs the Bots programs; when given, settings.py is
-    evaluated with it and `environ` to find the database. `require_database=False` lets
-    init-db validate a tree whose SQLite file it is about to create.
+    evaluated with it and `environ`: that tells the Bots version (and so the rules) and the
+    database. Without it the rules are `generation`'s, or the newest. `require_database=False`
+    lets init-db validate a tree whose SQLite file it is about to create.
     """
     config_dir = normalise(raw_config_dir, cwd)
     if not config_dir.is_dir():
@@ -330,12 +417,23 @@ def load(
             msg = f"{needed}: missing (bots-runtime init-db creates it)"
             raise SettingError(msg)
     ini = read_ini(ini_path)
-    botssys = _botssys(ini, ini_path)
-    usersys_name, usersys = _usersys(ini, ini_path, config_dir.parent)
-    database = None
+    values: dict[str, object] | None = None
+    version = ""
+    warning = None
     if python is not None:
         values = read_settings(settings_path, python, environ)
-        database = _database(settings_path, values, botssys, require_file=require_database)
+        version = str(values.get("bots_version") or "")
+        generation, warning = generations.for_version(version)
+    elif generation is None:
+        generation = generations.NEWEST
+    rules = generation.config
+    botssys = botssys_folder(ini, ini_path, config_dir.parent, rules)
+    usersys_name, usersys = _usersys(ini, ini_path, config_dir.parent, rules)
+    database = None
+    if values is not None and python is not None:
+        database = _database(
+            settings_path, values, botssys, generation, python, require_file=require_database
+        )
     return BotsEnv(
         config_dir=config_dir,
         botssys=botssys,
@@ -348,6 +446,9 @@ def load(
         dirmonitors=_dirmonitors(ini),
         database=database,
         webserver_tls=_webserver_tls(ini, ini_path),
+        generation=generation,
+        bots_version=version,
+        version_warning=warning,
     )
 
 
@@ -362,8 +463,12 @@ def require_jobqueue(env: BotsEnv, service: str) -> None:
 
 
 def require_dirmonitors(env: BotsEnv) -> tuple[tuple[str, str], ...]:
-    """Each watched section has an absolute `path` and a `route`; return (section, path) pairs."""
-    if not env.dirmonitors:
+    """Each watched section has an absolute `path` and a `route`; return (section, path) pairs.
+
+    No section at all is refused where Bots would watch nothing (3.3.1 logs "Nothing to
+    watch!" and exits); Bots 4.0 also watches the routes flagged `dirmonitor` in its database.
+    """
+    if not env.dirmonitors and not env.generation.config.dirmonitor_db_routes:
         msg = (
             f"{env.ini_path}: no [dirmonitorN] section with path and route"
             " (bots-dirmonitor logs 'Nothing to watch!' and exits)"

@@ -2,10 +2,12 @@
 
 Runs inside the runtime process (no child, no HTTP), under an exclusive fcntl lock on the
 shared volume so pods started together take turns; the second one finds everything in place
-and says "nothing to do". Existing files are never rewritten. The layout is the one Bots
-3.3.1 handles correctly: `<data>/config` (bots.ini, settings.py), `<data>/botssys`,
-`<data>/usersys`, with `botssys` absolute in bots.ini and settings.py deriving its
-`BOTSSYS_PATH` from its own location, so both always name the same folder.
+and says "nothing to do". Existing files are never rewritten, and a template is only rendered
+when its file is about to be written. The layout is `<data>/config` (bots.ini, settings.py),
+`<data>/botssys`, `<data>/usersys`, made from the installed Bots' own `install/` templates with
+the edits its generation needs (`generation.InitDbRules`): for 3.3.1 an absolute botssys in
+bots.ini and a `BOTSSYS_PATH` derived from settings.py's own place, for 4.0 the templates' own
+botssys logic; for both an environment-driven `DATABASES` block and a key of its own.
 
 Exit codes: 0 done (or nothing to do), 75 the lock was not free within `LOCK_WAIT` seconds,
 78 a configuration problem (one line naming the file and key), 127 Bots is not installed.
@@ -22,10 +24,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from bots_runtime.bots import environment as botsenv
+from bots_runtime.bots import generation as generations
 from bots_runtime.bots.programs import find_program, interpreter
 from bots_runtime.core import exit_codes
 from bots_runtime.core.childenv import child_env
@@ -35,50 +39,55 @@ from bots_runtime.process.lock import LockBusyError, RunLock
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from bots_runtime.bots.generation import Generation
+
 
 LOCK_FILE = ".bots-init-db.lock"
 LOCK_WAIT = 120.0
 SCHEMA_TIMEOUT = 300.0
 BOTSSYS_FOLDERS = ("sqlitedb", "data", "logging", "infile", "outfile")
 DEFAULT_ADMIN = ("bots", "botsbots")  # the GUI login of Bots' own install database
-# Tables Bots writes with raw SQL that relies on column defaults Django does not create.
-RAW_SQL_TABLES = ("mutex", "persist", "ta")
+#: The port a server of each kind listens on unless BOTS_DB_PORT says otherwise.
+DEFAULT_DB_PORTS = {"postgresql": "5432", "mysql": "3306"}
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 _DATABASE_BLOCK = """\
 # *********database settings (written by bots-runtime init-db)*************************
-# BOTS_DB_ENGINE=sqlite3 (default): one file under botssys; one writer at a time only.
-# BOTS_DB_ENGINE=postgresql: BOTS_DB_HOST, BOTS_DB_PORT, BOTS_DB_NAME, BOTS_DB_USER and
-# BOTS_DB_PASSWORD name the server; `bots-runtime init-db` creates the schema.
+# BOTS_DB_ENGINE={default} (default): one file under botssys; one writer at a time only.
+# BOTS_DB_ENGINE={servers}: BOTS_DB_HOST, BOTS_DB_PORT, BOTS_DB_NAME,
+# BOTS_DB_USER and BOTS_DB_PASSWORD name the server; `bots-runtime init-db` creates the schema.
+_BOTS_DB_ENGINES = {engines}
+_BOTS_DB_PORTS = {ports}
 _BOTS_DB_ENGINE = os.environ.get('BOTS_DB_ENGINE', 'sqlite3').strip().lower()
-if _BOTS_DB_ENGINE in ('postgresql', 'postgres', 'postgresql_psycopg2'):
-    DATABASES = {
-        'default': {
-            # the only PostgreSQL engine name Bots 3.3.1 accepts
-            'ENGINE': 'django.db.backends.postgresql_psycopg2',
-            'NAME': os.environ.get('BOTS_DB_NAME', 'botsdb'),
-            'USER': os.environ.get('BOTS_DB_USER', 'bots'),
-            'PASSWORD': os.environ.get('BOTS_DB_PASSWORD', ''),
-            'HOST': os.environ.get('BOTS_DB_HOST', '127.0.0.1'),
-            'PORT': os.environ.get('BOTS_DB_PORT', '5432'),
-            'OPTIONS': {},
-        }
-    }
-elif _BOTS_DB_ENGINE in ('sqlite3', 'sqlite'):
-    DATABASES = {
-        'default': {
+if _BOTS_DB_ENGINE not in _BOTS_DB_ENGINES:
+    raise ValueError('BOTS_DB_ENGINE=%r: expected one of %s' % (
+        _BOTS_DB_ENGINE, ', '.join(sorted(_BOTS_DB_ENGINES))))
+_BOTS_DB_DJANGO = _BOTS_DB_ENGINES[_BOTS_DB_ENGINE]
+if _BOTS_DB_DJANGO == 'django.db.backends.sqlite3':
+    DATABASES = {{
+        'default': {{
             'ENGINE': 'django.db.backends.sqlite3',
-            'NAME': os.path.join(BOTSSYS_PATH, 'sqlitedb', 'botsdb'),
+            'NAME': os.path.join({botssys}, 'sqlitedb', 'botsdb'),
             'USER': '',
             'PASSWORD': '',
             'HOST': '',
             'PORT': '',
-            'OPTIONS': {},
-        }
-    }
+            'OPTIONS': {sqlite_options},
+        }}
+    }}
 else:
-    raise ValueError('BOTS_DB_ENGINE=%r: expected sqlite3 or postgresql' % _BOTS_DB_ENGINE)
+    DATABASES = {{
+        'default': {{
+            'ENGINE': _BOTS_DB_DJANGO,
+            'NAME': os.environ.get('BOTS_DB_NAME', 'botsdb'),
+            'USER': os.environ.get('BOTS_DB_USER', 'bots'),
+            'PASSWORD': os.environ.get('BOTS_DB_PASSWORD', ''),
+            'HOST': os.environ.get('BOTS_DB_HOST', '127.0.0.1'),
+            'PORT': os.environ.get('BOTS_DB_PORT', _BOTS_DB_PORTS[_BOTS_DB_DJANGO]),
+            'OPTIONS': {{}},
+        }}
+    }}
 """
 
 
@@ -86,39 +95,48 @@ class LockTimeoutError(Exception):
     """Another init-db kept the lock longer than `LOCK_WAIT`."""
 
 
-def render_ini(template: str, botssys: Path, usersys: str) -> str:
-    """Bots' install bots.ini with an absolute botssys and its example dirmonitors removed.
+class TemplateError(Exception):
+    """Bots' install template lacks a part init-db edits (a Bots this init-db does not know)."""
 
-    The template's `[dirmonitor1]`/`[dirmonitor2]` watch folders on the Bots author's
-    machine; left in, bots-dirmonitor would watch nothing that exists and say nothing.
+
+def render_ini(template: str, botssys: Path, usersys: str, rules: generations.InitDbRules) -> str:
+    """Bots' install bots.ini with the edits this generation needs.
+
+    3.3.1: botssys made absolute (a relative one resolves inside its package) and the example
+    `[dirmonitor1]`/`[dirmonitor2]` removed (they watch folders on the Bots author's machine;
+    left in, bots-dirmonitor would watch nothing that exists and say nothing). 4.0: as is, its
+    relative `botssys = botssys` resolves next to the config directory.
     """
+    if not rules.absolute_botssys and not rules.drop_example_dirmonitors:
+        return "# Written by bots-runtime init-db: Bots' install/bots.ini, unchanged.\n" + template
     lines = [
         "# Written by bots-runtime init-db from Bots' install/bots.ini: botssys made absolute,\n",
         "# the example [dirmonitorN] sections removed (see the comments under [dirmonitor]).\n",
     ]
     section = ""
     replaced: set[str] = set()
+    examples = rules.drop_example_dirmonitors
     for line in template.splitlines(keepends=True):
         stripped = line.strip()
         if stripped.startswith("[") and stripped.endswith("]"):
             section = stripped[1:-1].strip()
-            if section.startswith("dirmonitor") and section[len("dirmonitor") :]:
+            if examples and section.startswith("dirmonitor") and section[len("dirmonitor") :]:
                 lines.append(f"# [{section}] (an example from the Bots package) removed\n")
                 continue
-        elif section.startswith("dirmonitor") and section[len("dirmonitor") :]:
+        elif examples and section.startswith("dirmonitor") and section[len("dirmonitor") :]:
             continue
         elif section == "directories" and "=" in line and not stripped.startswith(("#", ";")):
             key = line.split("=", 1)[0].strip()
-            if key == "botssys":
+            if key == "botssys" and rules.absolute_botssys:
                 line = f"botssys = {botssys}\n"  # noqa: PLW2901 - rewriting this line is the point
                 replaced.add(key)
-            elif key == "usersys":
+            elif key == "usersys" and rules.absolute_botssys:
                 line = f"usersys = {usersys}\n"  # noqa: PLW2901
                 replaced.add(key)
         lines.append(line)
-    if replaced != {"botssys", "usersys"}:
-        msg = "Bots' install/bots.ini has no [directories] botssys/usersys lines to fix"
-        raise RuntimeError(msg)
+    if rules.absolute_botssys and replaced != {"botssys", "usersys"}:
+        msg = "no [directories] botssys/usersys lines to fix"
+        raise TemplateError(msg)
     return "".join(lines)
 
 
@@ -127,21 +145,55 @@ def _sub_once(pattern: str, replacement: str, text: str) -> str:
         pattern, lambda _m: replacement, text, count=1, flags=re.MULTILINE | re.DOTALL
     )
     if count != 1:
-        msg = f"Bots' install/settings.py has no line matching {pattern!r}"
-        raise RuntimeError(msg)
+        msg = f"no line matching {pattern!r}"
+        raise TemplateError(msg)
     return result
 
 
-def render_settings(template: str, secret_key: str) -> str:
-    """Bots' install settings.py with BOTSSYS_PATH next to the config dir and env-driven DB."""
-    text = _sub_once(
-        r"^BOTSSYS_PATH = .*?$",
-        "# bots-runtime: botssys is the folder next to this config directory (as in bots.ini)\n"
-        "BOTSSYS_PATH = os.path.join("
-        "os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'botssys')",
-        template,
+def database_block(generation: Generation) -> str:
+    """settings.py's DATABASES, chosen by BOTS_DB_ENGINE among what this Bots can use."""
+    rules = generation.initdb
+    engines = dict(rules.db_engines)
+    ports = {
+        engine: DEFAULT_DB_PORTS[generations.ENGINE_KINDS[engine]]
+        for engine in sorted(set(engines.values()))
+        if generations.ENGINE_KINDS[engine] in DEFAULT_DB_PORTS
+    }
+    servers = "|".join(k for k, v in engines.items() if v != generations.SQLITE)
+    return _DATABASE_BLOCK.format(
+        default="sqlite3",
+        servers=servers,
+        engines=_literal(engines),
+        ports=_literal(ports),
+        botssys=generation.config.settings_botssys,
+        sqlite_options=rules.sqlite_options,
     )
-    text = _sub_once(r"^# \*+database settings.*?^DATABASES = \{\n.*?^\}\n", _DATABASE_BLOCK, text)
+
+
+def _literal(mapping: Mapping[str, str]) -> str:
+    """A dict literal with one entry per line, for a settings.py a person reads."""
+    items = "".join(f"    {key!r}: {value!r},\n" for key, value in mapping.items())
+    return "{\n" + items + "}"
+
+
+def render_settings(template: str, secret_key: str, generation: Generation) -> str:
+    """Bots' install settings.py with an env-driven DB and a key of its own.
+
+    Where the generation needs it (3.3.1), botssys is derived from settings.py's own place.
+    """
+    text = template
+    line = generation.initdb.settings_botssys_line
+    if line is not None:
+        name = generation.config.settings_botssys
+        text = _sub_once(
+            rf"^{name} = .*?$",
+            "# bots-runtime: botssys is the folder next to this config directory (as in bots.ini)\n"
+            + line,
+            text,
+        )
+    text = _sub_once(
+        r"^# \*+database settings.*?^DATABASES = \{\n.*?^\}\n", database_block(generation), text
+    )
     return _sub_once(
         r"^SECRET_KEY = .*?$",
         f"SECRET_KEY = os.environ.get('BOTS_SECRET_KEY') or {secret_key!r}",
@@ -217,7 +269,16 @@ def _take_lock(path: Path, wait: float, out: TextIO, clock: Callable[[], float])
     return lock
 
 
-def _bots_package(python: str, environ: Mapping[str, str]) -> Path:
+@dataclass(frozen=True, slots=True)
+class BotsInstall:
+    """The `bots` package an interpreter imports: where its templates are, which version."""
+
+    package: Path
+    version: str
+
+
+def find_bots(python: str, environ: Mapping[str, str]) -> BotsInstall:
+    """Ask `python` where its `bots` package is and which version; exit 127 when it has none."""
     done = subprocess.run(
         [python, str(SCRIPTS / "find_bots.py")],
         env=dict(environ),
@@ -229,40 +290,44 @@ def _bots_package(python: str, environ: Mapping[str, str]) -> Path:
     if done.returncode != 0 or not done.stdout:
         msg = f"{python}: cannot import the bots package (install bots-runtime[bots])"
         raise SettingError(msg, exit_codes.NOT_FOUND)
-    return Path(done.stdout)
+    found = json.loads(done.stdout)
+    return BotsInstall(Path(found["package"]), str(found["version"]))
 
 
-def _postgres_schema(
+def _server_schema(
     env: botsenv.BotsEnv, python: str, package: Path, environ: Mapping[str, str]
 ) -> list[str]:
-    """Create Bots' schema on an empty PostgreSQL database; change nothing on a ready one."""
+    """Create Bots' schema on an empty PostgreSQL/MySQL database; change nothing on a ready one."""
+    database = env.database
+    assert database is not None  # noqa: S101 - only called for a database server
+    rules = env.generation.initdb
     child = dict(environ)
-    child["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(env.data_dir), environ.get("PYTHONPATH", "")) if p
-    )
-    child["DJANGO_SETTINGS_MODULE"] = f"{env.config_dir.name}.settings"
     child.setdefault("PGCONNECT_TIMEOUT", "10")  # libpq: an unreachable server fails in 10 s
+    tables = rules.raw_sql.get(database.kind, {})
     argv = [
         python,
         str(SCRIPTS / "create_schema.py"),
+        str(env.config_dir),
         str(package / "sql"),
         *DEFAULT_ADMIN,
-        ",".join(RAW_SQL_TABLES),
+        rules.schema,
+        rules.raw_sql_mode,
+        ",".join(f"{table}={name}" for table, name in tables.items()),
     ]
+    where = f"{env.settings_path}: DATABASES['default'] ({database.describe()})"
     try:
         done = subprocess.run(
             argv, env=child, capture_output=True, text=True, timeout=SCHEMA_TIMEOUT, check=False
         )
     except subprocess.TimeoutExpired:
-        msg = f"{env.settings_path}: PostgreSQL schema not created within {SCHEMA_TIMEOUT:g}s"
+        msg = f"{where}: schema not created within {SCHEMA_TIMEOUT:g}s"
         raise SettingError(msg) from None
     if done.returncode != 0:
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
         last = lines[-1].strip() if lines else f"exit code {done.returncode}"
-        assert env.database is not None  # noqa: S101 - only called for PostgreSQL
-        msg = f"{env.settings_path}: DATABASES['default'] ({env.database.describe()}): {last}"
+        msg = f"{where}: {last}"
         raise SettingError(msg)
-    created: list[str] = json.loads(done.stdout)
+    created: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
     return created
 
 
@@ -270,39 +335,50 @@ def _initialise(
     config_dir: Path, python: str, environ: Mapping[str, str], report: _Report
 ) -> botsenv.BotsEnv:
     data_dir = config_dir.parent
-    package = _bots_package(python, environ)
-    install = package / "install"
+    bots = find_bots(python, environ)
+    generation, warning = generations.for_version(bots.version)
+    if warning:
+        print(f"init-db: warning: {warning}", file=report.out, flush=True)
+    rules = generation.initdb
+    install = bots.package / "install"
     _mkdir(config_dir, report)
     if os.access(config_dir, os.W_OK):  # optional for Bots; a read-only ConfigMap may lack it
         _write_new(config_dir / "__init__.py", "", report)
-    ini_template = (install / "bots.ini").read_text(encoding="utf-8")
-    _write_new(
-        config_dir / "bots.ini", render_ini(ini_template, data_dir / "botssys", "usersys"), report
-    )
-    settings_template = (install / "settings.py").read_text(encoding="utf-8")
-    _write_new(
-        config_dir / "settings.py",
-        render_settings(settings_template, secrets.token_urlsafe(40)),
-        report,
-    )
-    ini = botsenv.read_ini(config_dir / "bots.ini")
-    raw_botssys = ini.get("directories", "botssys", fallback="").strip()
-    if raw_botssys and Path(raw_botssys).is_absolute():
-        botssys = Path(raw_botssys)
-        _mkdir(botssys, report)
-        for folder in BOTSSYS_FOLDERS:
-            _mkdir(botssys / folder, report)
-    usersys = ini.get("directories", "usersys", fallback="usersys").strip()
-    if usersys and not Path(usersys).is_absolute() and not usersys.startswith("."):
-        _seed_usersys(package, data_dir.joinpath(*usersys.split(".")), report)
+    ini_path = config_dir / "bots.ini"
+    settings_path = config_dir / "settings.py"
+    # Each template is read and edited only when its file is about to be written.
+    source = install / "bots.ini"
+    try:
+        if not ini_path.exists():
+            template = source.read_text(encoding="utf-8")
+            text = render_ini(template, data_dir / "botssys", "usersys", rules)
+            _write_new(ini_path, text, report)
+        source = install / "settings.py"
+        if not settings_path.exists():
+            template = source.read_text(encoding="utf-8")
+            text = render_settings(template, secrets.token_urlsafe(40), generation)
+            _write_new(settings_path, text, report)
+    except TemplateError as err:
+        msg = (
+            f"{source}: {err}; init-db cannot write {config_dir}/{source.name} from this"
+            f" template ({generation.label} rules); write that file yourself"
+        )
+        raise SettingError(msg) from None
+    ini = botsenv.read_ini(ini_path)
+    botssys = botsenv.botssys_folder(ini, ini_path, data_dir, generation.config, must_exist=False)
+    _mkdir(botssys, report)
+    for folder in BOTSSYS_FOLDERS:
+        _mkdir(botssys / folder, report)
+    _name, usersys = botsenv.usersys_folder(ini, ini_path, data_dir, generation.config)
+    _seed_usersys(bots.package, usersys, report)
     env = botsenv.load(str(config_dir), environ, python=python, require_database=False)
     database = env.database
     if database is not None and database.is_sqlite:
         target = Path(database.name)
         _mkdir(target.parent, report)
         _copy_new(install / "botsdb", target, report)
-    elif database is not None and database.is_postgresql:
-        for what in _postgres_schema(env, python, package, environ):
+    elif database is not None:
+        for what in _server_schema(env, python, bots.package, environ):
             report.add(f"{what} in {database.describe()}")
     return env
 

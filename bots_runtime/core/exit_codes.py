@@ -63,14 +63,13 @@ class ExitStatus:
         return "killed" if self.signal is not None else "exited"
 
     def describe(self, meanings: Mapping[int, str] | None = None) -> str:
-        """A human sentence, with the service's own meaning of the code when known."""
+        """A human sentence, with the service's own meaning of the (shell) code when known."""
+        meaning = (meanings or {}).get(self.shell_code)
         if self.signal is not None:
             name = signal_name(self.signal)
             hint = " (perhaps out of memory?)" if self.signal == signal.SIGKILL else ""
-            return f"killed by {name}{hint}"
-        code = self.shell_code
-        meaning = (meanings or {}).get(code)
-        return f"exit code {code}" + (f": {meaning}" if meaning else "")
+            return f"killed by {name}{hint}" + (f": {meaning}" if meaning else "")
+        return f"exit code {self.shell_code}" + (f": {meaning}" if meaning else "")
 
 
 def signal_name(signum: int) -> str:

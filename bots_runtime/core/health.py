@@ -47,7 +47,8 @@ class CheckResult:
     `ok` already applies the spec's `failure_threshold`: it turns false only after that many
     failures in a row, and starts false until the first pass (the kubelet's rule). `since`
     is the monotonic time of the last flip between ok and failed, so liveness can ask "how
-    long has this been failing".
+    long has this been failing". `checked` is false when the probe could not tell (a
+    `CheckSkippedError`, e.g. no driver for the database): not a failure, never shown as ok.
     """
 
     ok: bool
@@ -56,6 +57,7 @@ class CheckResult:
     duration: float
     failures_in_a_row: int
     since: float
+    checked: bool = True
 
 
 class UnknownCheckError(KeyError):
@@ -67,6 +69,8 @@ class Line:
     """One check's part of a verdict: `[+]name ok` or `[-]name failed: reason`.
 
     A passing check with a caveat renders as `[+]name ok (warning: ...)`.
+    A check that could not tell is `[?]name not checked: reason`: it does not fail the
+    verdict, and it is never rendered as ok.
     """
 
     name: str
@@ -74,11 +78,14 @@ class Line:
     reason: str = ""
     excluded: bool = False
     warning: str = ""
+    unchecked: bool = False
 
     def render(self) -> str:
         """The verbose text line."""
         if self.excluded:
             return f"[+]{self.name} excluded: ok"
+        if self.unchecked:
+            return f"[?]{self.name} not checked: {self.reason}"
         if self.ok:
             return f"[+]{self.name} ok" + (f" (warning: {self.warning})" if self.warning else "")
         return f"[-]{self.name} failed: {self.reason}"
@@ -161,6 +168,8 @@ def _check_live(
 def _check_ready(spec: CheckSpec, result: CheckResult | None) -> Line:
     if result is None:
         return Line(spec.name, ok=False, reason="not checked yet")
+    if result.ok and not result.checked:
+        return Line(spec.name, ok=True, reason=result.detail, unchecked=True)
     if result.ok:
         return Line(spec.name, ok=True, warning=spec.warning)
     return Line(spec.name, ok=False, reason=result.detail)

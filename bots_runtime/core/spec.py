@@ -53,6 +53,14 @@ class CheckFailedError(Exception):
     """A probe's way of saying "unhealthy, because ..."."""
 
 
+class CheckSkippedError(Exception):
+    """A probe's way of saying "I cannot tell, because ..." (a driver is missing, say).
+
+    It is its own state, shown as `not checked`: never a pass, and not a failure that would
+    take a healthy service out of traffic.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class CheckSpec:
     """A named check, how often it runs and which endpoint it feeds.
@@ -73,19 +81,32 @@ class CheckSpec:
     warning: str = ""
 
 
+class StopTarget(enum.Enum):
+    """Who a stop step signals: the main child, its whole process group, or the group's rest.
+
+    `REST` is every process in the child's group except the child itself: what a server
+    started and still waits for (an engine run from the Bots GUI) while the server finishes.
+    """
+
+    CHILD = "child"
+    GROUP = "group"
+    REST = "rest"
+
+
 @dataclass(frozen=True, slots=True)
 class StopStep:
     """Send `signal` `at` seconds into the stop (after the drain); resend every `repeat` s.
 
     With `before_deadline`, `at` counts back from the SIGKILL deadline instead, so the step
     keeps its distance when the stop timeout changes: "let the engine run, SIGINT 5 s before
-    the end" stays true for any `--stop-timeout`.
+    the end" stays true for any `--stop-timeout`. `target` None follows the plan's `to_group`.
     """
 
     at: float
     signal: signal.Signals
     repeat: float | None = None
     before_deadline: bool = False
+    target: StopTarget | None = None
 
     def offset(self, timeout: float) -> float:
         """Seconds after the drain at which the step is first sent."""
@@ -116,14 +137,20 @@ class StopPlan:
 
     def schedule(self) -> list[tuple[float, int]]:
         """Every (offset after the drain, signal) sent before the deadline, in time order."""
-        out: list[tuple[float, int]] = []
+        return [(at, signum) for at, signum, _target in self.timeline()]
+
+    def timeline(self) -> list[tuple[float, int, StopTarget]]:
+        """Every (offset after the drain, signal, target) sent before the deadline, in order."""
+        default = StopTarget.GROUP if self.to_group else StopTarget.CHILD
+        out: list[tuple[float, int, StopTarget]] = []
         for step in self.steps:
+            target = step.target or default
             at = step.offset(self.timeout)
-            out.append((at, int(step.signal)))
+            out.append((at, int(step.signal), target))
             if step.repeat:
                 at += step.repeat
                 while at < self.timeout:
-                    out.append((at, int(step.signal)))
+                    out.append((at, int(step.signal), target))
                     at += step.repeat
         out.sort(key=lambda item: item[0])
         return [item for item in out if item[0] < self.timeout]
@@ -234,6 +261,24 @@ class CollectorSpec:
     description: str = ""
 
 
+class StartGate(Protocol):
+    """Something a service needs at the moment it starts, waited for before the spawn.
+
+    Bots 4.0's dirmonitor asks the job queue `isup` first thing and exits 1 when nothing
+    answers; starting it anyway would only be a crash loop. A gate blocks (briefly, bounded)
+    until its need is met, or gives up with a one-line reason, and nothing is started.
+    """
+
+    @property
+    def description(self) -> str:
+        """What is waited for, for `check`."""
+        ...
+
+    def wait(self) -> str | None:
+        """Block until met (None) or until the gate gives up (the reason)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceSpec:
     """Everything needed to run one service under the supervisor.
@@ -241,9 +286,14 @@ class ServiceSpec:
     `argv[0]` is resolved on the child's PATH. `env` is the child's complete environment.
     `lock_path`, when set, is a file the runtime locks exclusively (fcntl, NFS-safe) before
     the child starts; when another run holds it, nothing starts and the exit code is 75.
-    `ports` are the service's own ports, which the health server must not share.
-    `before_spawn` hooks run once, just before the first child is spawned; the after-run hooks
-    they return run before `after_run`. `collectors` feed `/metrics` in the background.
+    `start_gates` are waited for before that; one that gives up means exit 78. `before_spawn`
+    hooks run once, just before the first child is spawned; the after-run hooks they return
+    run before `after_run`. `collectors` feed `/metrics` in the background. `cwd`, when
+    set, becomes the runtime's working directory just before the first spawn (posix_spawn has
+    no chdir of its own), so the child and every restart start there. `ports` are
+    the service's own ports, which the health server must not share. `info` describes what
+    runs (e.g. the Bots version) for `check` and the build_info metric; `warnings` are
+    logged once when the runtime starts.
     """
 
     name: str
@@ -256,10 +306,14 @@ class ServiceSpec:
     signal_rewrite: Mapping[int, int] = field(default_factory=dict)
     exit_meanings: Mapping[int, str] = field(default_factory=dict)
     lock_path: str | None = None
+    start_gates: tuple[StartGate, ...] = ()
+    cwd: str | None = None
     ports: Mapping[str, int] = field(default_factory=dict)
     after_run: tuple[AfterRun, ...] = ()
     before_spawn: tuple[BeforeSpawn, ...] = ()
     collectors: tuple[CollectorSpec, ...] = ()
+    info: Mapping[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
 
 def command(argv: Sequence[str], env: Mapping[str, str]) -> ServiceSpec:

@@ -1,8 +1,9 @@
 """Everything that happens before the event loop exists: the fast path to a running child.
 
 Order matters and each step can fail with its own documented exit code, before any child
-exists: take the run lock (75), bind the health port (69) and name it in the port file (78),
-run the spec's before-spawn hooks (they cannot fail the launch), then spawn (126/127).
+exists: wait for the start gates (78), take the run lock (75), bind the health port (69) and
+name it in the port file (78), run the spec's before-spawn hooks (they cannot fail the launch),
+change to the service's directory (78), then spawn (126/127).
 Signals that arrive before the event loop takes over are only recorded here and replayed
 later, so nothing is lost and nothing runs inside a signal handler. Only the standard library
 is imported.
@@ -73,6 +74,14 @@ def _lock(path: str) -> RunLock:
     return lock
 
 
+def _chdir(path: str) -> None:
+    try:
+        os.chdir(path)
+    except OSError as err:
+        msg = f"cannot change to the service's working directory {path}: {err.strerror}"
+        raise LaunchError(msg, exit_codes.CONFIG) from None
+
+
 def _listen(options: RuntimeOptions) -> socket.socket:
     from bots_runtime.process import listener  # noqa: PLC0415 - only when HTTP is on
 
@@ -117,7 +126,10 @@ def _before_spawn(spec: ServiceSpec) -> list[AfterRun]:
 
 
 def prepare(spec: ServiceSpec, options: RuntimeOptions) -> Launch:
-    """Lock, bind and spawn; raise `LaunchError` with the documented code on failure."""
+    """Wait for the gates, lock, bind and spawn; `LaunchError` with the documented code.
+
+    Signals during a gate's (bounded) wait are recorded and replayed once the child runs.
+    """
     early: list[int] = []
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
     _record(early)
@@ -127,13 +139,19 @@ def prepare(spec: ServiceSpec, options: RuntimeOptions) -> Launch:
         from bots_runtime.process.tree import become_subreaper  # noqa: PLC0415 - loads ctypes
 
         subreaper = become_subreaper()
+    for gate in spec.start_gates:
+        problem = gate.wait()
+        if problem is not None:
+            raise LaunchError(problem, exit_codes.CONFIG)
     lock = _lock(spec.lock_path) if spec.lock_path else None
     sock = _listen(options) if options.port is not None else None
     if spec.before_spawn:
         spec = replace(spec, after_run=(*_before_spawn(spec), *spec.after_run))
     try:
+        if spec.cwd is not None:
+            _chdir(spec.cwd)
         child = spawn_mod.spawn(spec.argv, dict(spec.env))
-    except spawn_mod.SpawnError as err:
+    except (spawn_mod.SpawnError, LaunchError) as err:
         if sock is not None:
             sock.close()
         raise LaunchError(str(err), err.code) from None

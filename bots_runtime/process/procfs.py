@@ -47,14 +47,18 @@ def read_stat(pid: int | str, proc: str = "/proc") -> ProcStat | None:
 
 def children_of(parent: int, proc: str = "/proc") -> list[int]:
     """Pids whose parent is `parent`, zombies included, from a scan of `proc`."""
-    pids: list[int] = []
+    return [stat.pid for stat in _scan(proc) if stat.ppid == parent]
+
+
+def group_members(pgid: int, proc: str = "/proc") -> list[int]:
+    """Live (non-zombie) pids in process group `pgid`, from a scan of `proc`."""
+    return [stat.pid for stat in _scan(proc) if stat.pgrp == pgid and not stat.zombie]
+
+
+def _scan(proc: str) -> list[ProcStat]:
     try:
         entries = os.listdir(proc)
     except OSError:
-        return pids
-    for entry in entries:
-        if entry.isdigit():
-            stat = read_stat(entry, proc)
-            if stat is not None and stat.ppid == parent:
-                pids.append(stat.pid)
-    return pids
+        return []
+    stats = (read_stat(entry, proc) for entry in entries if entry.isdigit())
+    return [stat for stat in stats if stat is not None]

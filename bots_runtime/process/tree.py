@@ -12,7 +12,8 @@ import signal
 from typing import TYPE_CHECKING
 
 from bots_runtime.core import signals
-from bots_runtime.process.procfs import children_of
+from bots_runtime.core.spec import StopTarget
+from bots_runtime.process.procfs import children_of, group_members
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -79,15 +80,24 @@ class ChildTree:
         """The main child has exited; its group may live on."""
         self.pid = None
 
-    def send(self, signum: int) -> int:
-        """Send `signum` (after the rewrite table) to the main child, or to its group.
+    def send(self, signum: int, target: StopTarget | None = None) -> int:
+        """Send `signum` (after the rewrite table) to the main child, its group, or the rest.
 
-        Returns the signal sent, 0 when it was dropped or there is no child to send it to.
+        `target` None means the group or the child as the plan says (`to_group`); `REST` is
+        every other member of the child's group, found in /proc. Returns the signal sent, 0
+        when it was dropped or there is no child to send it to.
         """
         sent = signals.rewrite(signum, self._rewrite)
         if not sent or self.pid is None:
             return 0
-        _kill(self.pid, sent, group=self._to_group)
+        if target is None:
+            target = StopTarget.GROUP if self._to_group else StopTarget.CHILD
+        if target is StopTarget.REST:
+            for pid in group_members(self.pid):
+                if pid != self.pid:
+                    _kill(pid, sent, group=False)
+        else:
+            _kill(self.pid, sent, group=target is StopTarget.GROUP)
         return sent
 
     def send_leftovers(self, signum: int) -> tuple[int, list[int]]:

@@ -46,6 +46,8 @@ async def serve(launch: Launch, outputs: Outputs | None = None) -> int:
     logs.configure(outputs.stdout, options.log_format, options.log_level, isatty)
     log = logs.get_logger(service=spec.name)
     board = Board(Snapshot(service=spec.name))
+    for warning in spec.warnings:
+        log.warning(warning)
 
     reaper = Reaper(board.counters, lambda pid, status: _log_orphan(log, pid, status))
     reaper.watch(launch.child.pid)
@@ -163,6 +165,7 @@ async def _start_http(
         runner,
         version=__version__,
         service=launch.spec.name,
+        info=launch.spec.info,
         connections=lambda: http.connections if http is not None else 0,
         collectors=gatherer,
     )

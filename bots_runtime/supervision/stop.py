@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from bots_runtime.core.exit_codes import signal_name
+from bots_runtime.core.spec import StopTarget
 from bots_runtime.process.tree import our_children
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ class StopSequence:
         self._reaper = reaper
         self._log = log
         self._clock = clock
-        self._schedule: list[tuple[float, int]] = []
+        self._schedule: list[tuple[float, int, StopTarget]] = []
         self._start: float | None = None
         self.deadline: float | None = None
         self.began = False
@@ -68,15 +69,15 @@ class StopSequence:
         """
         plan = self._plan
         self.began = True
-        self._schedule = plan.schedule()
-        first: tuple[float, int] | None = None
+        self._schedule = plan.timeline()
+        first: tuple[float, int, StopTarget] | None = None
         sent = 0
         now = self._tree.pid is not None and plan.drain_delay <= 0
         if now and self._schedule and self._schedule[0][0] <= 0:
             first = self._schedule.pop(0)
             self._start = self._clock()
             self.deadline = self._start + plan.timeout
-            sent = self._tree.send(first[1])
+            sent = self._tree.send(first[1], first[2])
         self._log.info(
             "stop requested",
             signal=signal_name(signum),
@@ -84,7 +85,7 @@ class StopSequence:
             stop_timeout=plan.timeout,
         )
         if sent and first is not None:
-            self._log_step(sent, first[0])
+            self._log_step(sent, first[0], first[2])
         return self._tree.pid is not None
 
     def force(self) -> None:
@@ -97,14 +98,14 @@ class StopSequence:
             self._kill("forced")
             return
         assert self._start is not None  # noqa: S101 - set by begin() or the drain
-        for at, signum in self._schedule:
+        for at, signum, target in self._schedule:
             if await self._wait(self._start + at, child_gone):
                 break
             if child_gone.is_set():
                 return
-            sent = self._tree.send(signum)
+            sent = self._tree.send(signum, target)
             if sent:
-                self._log_step(sent, at)
+                self._log_step(sent, at, target)
         assert self.deadline is not None  # noqa: S101
         forced = await self._wait(self.deadline, child_gone)
         if not child_gone.is_set():
@@ -179,11 +180,12 @@ class StopSequence:
         if pids or groups:
             self._log.warning("killing", reason=reason, pids=pids, groups=groups)
 
-    def _log_step(self, sent: int, at: float) -> None:
+    def _log_step(self, sent: int, at: float, target: StopTarget) -> None:
         self._log.info(
             "stop signal sent",
             signal=signal_name(sent),
             pid=self._tree.pid,
-            group=self._plan.to_group,
+            group=target is StopTarget.GROUP,
+            target=target.value,
             at=round(at, 3),
         )

@@ -41,6 +41,7 @@ def _line_json(line: health.Line) -> dict[str, object]:
         "ok": line.ok,
         "reason": line.reason,
         "excluded": line.excluded,
+        "checked": not line.unchecked,
     }
     if line.warning:
         out["warning"] = line.warning

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bots_runtime.core.health import CheckResult
+from bots_runtime.core.spec import CheckSkippedError
 from bots_runtime.web.probes import failure_reason, one_line
 
 if TYPE_CHECKING:
@@ -86,20 +87,33 @@ class CheckRunner:
 
         begun = self._clock()
         passed = False
+        checked = True
         detail = f"timed out after {spec.timeout:g}s"
         with anyio.move_on_after(spec.timeout):
             try:
                 detail = one_line(await spec.probe())
                 passed = True
+            except CheckSkippedError as exc:
+                detail = one_line(str(exc) or type(exc).__name__)
+                passed, checked = True, False
             except Exception as exc:  # noqa: BLE001 - every failure of a probe is a result
                 detail = failure_reason(exc)
         now = self._clock()
-        result = self._record(spec, passed=passed, detail=detail, begun=begun, now=now)
+        result = self._record(
+            spec, passed=passed, checked=checked, detail=detail, begun=begun, now=now
+        )
         self.durations[spec.name].observe(now - begun)
         return result
 
     def _record(
-        self, spec: CheckSpec, *, passed: bool, detail: str, begun: float, now: float
+        self,
+        spec: CheckSpec,
+        *,
+        passed: bool,
+        detail: str,
+        begun: float,
+        now: float,
+        checked: bool = True,
     ) -> CheckResult:
         previous = self._results.get(spec.name)
         in_a_row = 0 if passed else (previous.failures_in_a_row if previous else 0) + 1
@@ -120,6 +134,7 @@ class CheckRunner:
             duration=now - begun,
             failures_in_a_row=in_a_row,
             since=since,
+            checked=checked,
         )
         self._results[spec.name] = result
         return result

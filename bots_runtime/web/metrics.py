@@ -58,12 +58,14 @@ class RuntimeCollector(Collector):
         *,
         version: str,
         service: str,
+        info: Mapping[str, str] | None = None,
         connections: Callable[[], int] | None = None,
     ) -> None:
         self._board = board
         self._runner = runner
         self._version = version
         self._service = service
+        self._info = dict(sorted((info or {}).items()))
         self._connections = connections
 
     def collect(self) -> Iterable[Metric]:
@@ -72,10 +74,11 @@ class RuntimeCollector(Collector):
         counters = self._board.counters
         info = GaugeMetricFamily(
             PREFIX + "build_info",
-            "bots-runtime version and the service it runs; always 1.",
-            labels=["version", "service"],
+            "bots-runtime version, the service it runs and what that is (e.g. bots_version);"
+            " always 1.",
+            labels=["version", "service", *self._info],
         )
-        info.add_metric([self._version, self._service], 1)
+        info.add_metric([self._version, self._service, *self._info.values()], 1)
         yield info
         state = GaugeMetricFamily(
             PREFIX + "child_state",
@@ -162,7 +165,8 @@ class RuntimeCollector(Collector):
         results = self._runner.results()
         status = GaugeMetricFamily(
             PREFIX + "check_status",
-            "1 when the check passes (after its failure threshold), 0 when failing or not run.",
+            "1 when the check passes (after its failure threshold), 0 when failing, not run"
+            " or not checked (the probe could not tell, e.g. no database driver).",
             labels=["check"],
         )
         failures = CounterMetricFamily(
@@ -173,7 +177,8 @@ class RuntimeCollector(Collector):
         )
         for spec in self._runner.specs:
             result = results.get(spec.name)
-            status.add_metric([spec.name], 1 if result is not None and result.ok else 0)
+            passes = result is not None and result.ok and result.checked
+            status.add_metric([spec.name], 1 if passes else 0)
             failures.add_metric([spec.name], self._runner.failures_total[spec.name])
             histogram = self._runner.durations[spec.name]
             cumulative = 0
@@ -279,6 +284,7 @@ def build_registry(
     *,
     version: str,
     service: str,
+    info: Mapping[str, str] | None = None,
     child_pid: Callable[[], int | None] | None = None,
     connections: Callable[[], int] | None = None,
     collectors: CollectorRunner | None = None,
@@ -291,7 +297,9 @@ def build_registry(
     """
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
-        RuntimeCollector(board, runner, version=version, service=service, connections=connections)
+        RuntimeCollector(
+            board, runner, version=version, service=service, info=info, connections=connections
+        )
     )
     ProcessCollector(registry=registry)
     registry.register(ChildProcessCollector(child_pid or (lambda: board.snapshot.pid)))

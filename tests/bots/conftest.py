@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.bots.kit import PUSHGATEWAY, BotsDir, have_bots, make_bots_dir, pushgateway
+from tests.bots.kit import (
+    BOTS_BIN,
+    BOTS_PYTHON,
+    PUSHGATEWAY,
+    VENV_SETTING,
+    BotsDir,
+    have_bots,
+    make_bots_dir,
+    pushgateway,
+)
 from tests.support import RuntimeProcess
 
 if TYPE_CHECKING:
@@ -21,7 +30,7 @@ TEARDOWN_GRACE = 30.0
 @pytest.fixture(name="bots_dir")
 def bots_dir_fixture(tmp_path: Path) -> BotsDir:
     if not have_bots():
-        pytest.skip("Bots EDI is not installed next to this Python")
+        pytest.skip(f"Bots EDI is not installed in {BOTS_BIN} (see {VENV_SETTING})")
     return make_bots_dir(tmp_path / "bots")
 
 
@@ -44,6 +53,7 @@ def run_runtime_fixture() -> Iterator[Callable[..., RuntimeProcess]]:
             inherit_env=False,
             health=health,
             prefix=prefix,
+            python=BOTS_PYTHON,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.bots.kit import VENV_BIN, BotsDir
+from tests.bots.kit import BOTS_PYTHON, BotsDir
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -87,8 +87,8 @@ def _sample(route: str, name: str) -> Path:
 
 
 def bots_python() -> Path:
-    """The interpreter of the Bots installation under test (next to bots-engine)."""
-    return VENV_BIN / "python"
+    """The interpreter of the Bots installation under test (BOTS_RUNTIME_TEST_BOTS_VENV's)."""
+    return Path(BOTS_PYTHON)
 
 
 def install(bots: BotsDir, env: dict[str, str], routes: tuple[str, ...]) -> EdiRoutes:

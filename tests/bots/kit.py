@@ -1,5 +1,12 @@
 """Helpers for the Bots EDI tests: per-test Bots environments made by the real init-db.
 
+Which Bots runs is one setting: `BOTS_RUNTIME_TEST_BOTS_VENV=/path/to/venv` names a venv that
+holds Bots (any version) and bots-runtime's dependencies; without it, the Bots installed next
+to the test's own Python (3.3.1 from PyPI in CI). The runtime always runs as
+`<venv>/bin/python -m bots_runtime` with this checkout first on PYTHONPATH, so the code under
+test is the checkout's, and what a test expects of a Bots version comes from the generation
+table (`GENERATION`), never from an `if` on the version here.
+
 Every test gets its own Bots folder with its own engine-lock, webserver and jobqueue ports
 (Bots needs fixed numbers in bots.ini), so tests never share a port or a database. Runtimes
 are `tests.support.RuntimeProcess` handles, started by the `run_runtime` fixture.
@@ -9,7 +16,10 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import functools
 import io
+import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -19,17 +29,35 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bots_runtime.bots import generation as generations
 from bots_runtime.bots import initdb
 from tests.support import RuntimeProcess, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
+VENV_SETTING = "BOTS_RUNTIME_TEST_BOTS_VENV"
+#: The venv of the Bots under test, its programs, and the Python that runs them (and us).
+BOTS_VENV = Path(os.environ.get(VENV_SETTING) or Path(sys.executable).parent.parent)
+BOTS_BIN = BOTS_VENV / "bin"
+BOTS_PYTHON = str(BOTS_BIN / "python") if os.environ.get(VENV_SETTING) else sys.executable
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 PUSHGATEWAY = shutil.which("prometheus-pushgateway") or shutil.which("pushgateway")
+ROUTES = Path(__file__).resolve().parent / "routes.py"
 
 
 def have_bots() -> bool:
-    return (VENV_BIN / "bots-engine").is_file()
+    return (BOTS_BIN / "bots-engine").is_file()
+
+
+@functools.cache
+def bots_version() -> str:
+    """The version of the Bots under test, found the way init-db finds it."""
+    return initdb.find_bots(BOTS_PYTHON, {"PATH": BASE_PATH}).version
+
+
+@functools.cache
+def generation() -> generations.Generation:
+    """The rules of the Bots under test: where every version-specific expectation comes from."""
+    return generations.for_version(bots_version())[0]
 
 
 def set_ini(path: Path, section: str, key: str, value: str) -> None:
@@ -83,8 +111,16 @@ class BotsDir:
         return self.botssys / "sqlitedb" / "botsdb"
 
     def env(self, **extra: str) -> dict[str, str]:
-        """The environment a user would give the runtime: no venv on PATH on purpose."""
-        base = {"PATH": BASE_PATH, "HOME": str(self.root), "BOTS_CONFIG_DIR": str(self.config)}
+        """The environment a user would give the runtime: no venv on PATH on purpose.
+
+        PYTHONPATH puts this checkout first, so `<venv>/bin/python -m bots_runtime` runs it.
+        """
+        base = {
+            "PATH": BASE_PATH,
+            "HOME": str(self.root),
+            "BOTS_CONFIG_DIR": str(self.config),
+            "PYTHONPATH": str(ROOT),
+        }
         base.update(extra)
         return base
 
@@ -102,7 +138,8 @@ class BotsDir:
         """An active route of `parts` parts whose routescript sleeps; returns its marker file.
 
         The script appends `start`, then `end` (or `interrupted` on KeyboardInterrupt) to the
-        marker, so a test can tell how far each part got.
+        marker, so a test can tell how far each part got. The route itself comes in through
+        Bots' own plugin reader (`routes.py`), as a user's would.
         """
         marker = self.root / f"{name}.marker"
         script = self.usersys / "routescripts" / f"{name}.py"
@@ -122,22 +159,39 @@ class BotsDir:
             "    _note('end')\n",
             encoding="utf-8",
         )
-        with contextlib.closing(sqlite3.connect(self.db)) as db:
-            for seq in range(1, parts + 1):
-                db.execute(
-                    "INSERT INTO routes (idroute, seq, active, fromeditype, frommessagetype,"
-                    " toeditype, tomessagetype, alt, testindicator, translateind,"
-                    " notindefaultrun, defer) VALUES (?, ?, 1, '', '', '', '', '', '', 0, 0, 0)",
-                    (name, seq),
-                )
-            db.commit()
+        self.routes("--route", f"{name}:{parts}")
         return marker
 
+    def deactivate_routes(self) -> None:
+        """Every route inactive, as unticking "active" in the GUI does."""
+        self.routes("--deactivate-all")
 
-def make_bots_dir(root: Path) -> BotsDir:
+    def routes(self, *args: str, **env: str) -> list[list[object]]:
+        """Run `routes.py` with the Bots under test; returns the active (route, seq) pairs."""
+        index = generation().plugin_index
+        done = subprocess.run(
+            [BOTS_PYTHON, str(ROUTES), f"-c{self.config}", "--index", index, *args],
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        active: list[list[object]] = json.loads(done.stdout.strip().splitlines()[-1])
+        return active
+
+
+def init_db(root: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """The real init-db, in-process, with the Bots under test; (exit code, output)."""
     out = io.StringIO()
-    code = initdb.main(str(root / "config"), {}, out=out, err=out)
-    assert code == 0, out.getvalue()
+    code = initdb.main(str(root / "config"), env or {}, out=out, err=out, executable=BOTS_PYTHON)
+    return code, out.getvalue()
+
+
+def make_bots_dir(root: Path, env: dict[str, str] | None = None) -> BotsDir:
+    code, out = init_db(root, env)
+    assert code == 0, out
     bots = BotsDir(root, free_port(), free_port(), free_port())
     bots.set("settings", "port", str(bots.engine_port))
     bots.set("webserver", "port", str(bots.web_port))
@@ -153,7 +207,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run `bots-runtime ARGS` to completion (check, init-db, a failing start)."""
     return subprocess.run(
-        [sys.executable, "-m", "bots_runtime", "--port", "0", *args],
+        [BOTS_PYTHON, "-m", "bots_runtime", "--port", "0", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

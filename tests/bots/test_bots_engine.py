@@ -5,23 +5,21 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.bots.kit import BotsDir, StartRuntime, run_cli
+from tests.bots.kit import BotsDir, StartRuntime, generation, run_cli
 from tests.support import wait_until
 
 pytestmark = [pytest.mark.bots, pytest.mark.slow]
 
 
-def deactivate_routes(bots_dir: BotsDir) -> None:
-    with contextlib.closing(sqlite3.connect(bots_dir.db)) as db:
-        db.execute("UPDATE routes SET active = 0")
-        db.commit()
+def stopped_code() -> int:
+    """What the engine exits with when the runtime stops it mid-run (3.3.1: 2, 4.0: 130)."""
+    return generation().services["engine"].stopped_code
 
 
 def started(marker: os.PathLike[str]) -> bool:
@@ -40,8 +38,9 @@ def test_run_exits_with_engine_code(run_runtime: StartRuntime, bots_dir: BotsDir
 
 def test_stop_mid_run_leaves_no_mutex(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
     """1. A route sleeps 30 s; /metrics shows the run's start time while it runs.
-    2. SIGTERM to the runtime (stop timeout 6 s: SIGINT from 1 s, every 2 s).
-    3. The engine aborts the step and exits 2; the runtime exits 2; no mutex row is left.
+    2. SIGTERM to the runtime (stop timeout 6 s: SIGINT from 1 s; 3.3.1: every 2 s).
+    3. The engine aborts the step and exits with its stopped code (3.3.1: 2, 4.0: 130);
+       the runtime exits with it; no mutex row is left.
     4. The next run does not log "database is locked" and exits 0.
     """
     marker = bots_dir.add_sleep_route("sleeper", seconds=30.0)
@@ -53,26 +52,32 @@ def test_stop_mid_run_leaves_no_mutex(run_runtime: StartRuntime, bots_dir: BotsD
     sent = runtime.signal(signal.SIGTERM)
     code = runtime.wait(10)
     took = time.monotonic() - sent
-    assert code == 2, runtime.output()
+    assert code == stopped_code(), runtime.output()
     assert took < 6.0
     assert marker.read_text().split() == ["start", "interrupted"]
     assert bots_dir.mutex_rows() == 0
-    deactivate_routes(bots_dir)
+    bots_dir.deactivate_routes()
     after = run_runtime(["engine"], bots_dir.env())
     assert after.wait(30) == 0, after.output()
     assert "database is locked" not in after.output()
 
 
-def test_sigint_repeats_through_route_parts(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
-    """One SIGINT only aborts the running part; the repeat aborts the next one too."""
+def test_stop_reaches_every_route_part(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
+    """A route of two 30 s parts is stopped within the stop timeout, with no mutex row left.
+
+    3.3.1: one SIGINT only aborts the running part, the repeat aborts the next one too.
+    4.0: the one SIGINT ends the whole run, so the second part never starts.
+    """
     marker = bots_dir.add_sleep_route("twoparts", seconds=30.0, parts=2)
     runtime = run_runtime(["--stop-timeout", "8", "engine"], bots_dir.env())
     wait_until(lambda: started(marker), 15, "the route to start")
     sent = runtime.signal(signal.SIGTERM)
     code = runtime.wait(12)
     took = time.monotonic() - sent
-    assert code == 2, runtime.output()
-    assert marker.read_text().split() == ["start", "interrupted", "start", "interrupted"]
+    assert code == stopped_code(), runtime.output()
+    parts = 1 if generation().sigint_ends_engine_run else 2
+    assert marker.read_text().split() == ["start", "interrupted"] * parts
+    assert len(runtime.find("stop signal sent", signal="SIGINT")) == parts
     assert took < 8.0
     assert bots_dir.mutex_rows() == 0
 
@@ -87,7 +92,7 @@ def test_killed_engine_is_not_restarted(run_runtime: StartRuntime, bots_dir: Bot
     assert runtime.wait(10) == 137
     assert len(runtime.find("child started")) == 1
     assert bots_dir.mutex_rows() == 1
-    deactivate_routes(bots_dir)
+    bots_dir.deactivate_routes()
     after = run_runtime(["engine"], bots_dir.env())
     assert after.wait(30) == 0
     assert "database is locked" in after.output()
@@ -119,8 +124,8 @@ IGNORE_INT = ("/bin/sh", "-c", 'trap \'\' INT QUIT; exec "$0" "$@"')
 
 def test_inherited_ignored_sigint_is_reset(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
     """Started like `sh -c 'cmd &'` (SIGINT and SIGQUIT ignored, which survives exec), the
-    engine still gets SIGINT back as default: the stop aborts the route and exits 2, instead
-    of running until SIGKILL at the deadline (137, mutex row left)."""
+    engine still gets SIGINT back as default: the stop aborts the route (exit 2, 4.0: 130),
+    instead of running until SIGKILL at the deadline (137, mutex row left)."""
     control = subprocess.run(
         [*IGNORE_INT, "/bin/cat", "/proc/self/status"], capture_output=True, text=True, check=True
     ).stdout
@@ -132,6 +137,6 @@ def test_inherited_ignored_sigint_is_reset(run_runtime: StartRuntime, bots_dir: 
     engine = runtime.child_pid()
     assert sig_mask(engine, "SigCgt") & (1 << (signal.SIGINT - 1)), "Python must catch SIGINT"
     runtime.signal(signal.SIGTERM)
-    assert runtime.wait(10) == 2, runtime.output()
+    assert runtime.wait(10) == stopped_code(), runtime.output()
     assert marker.read_text().split() == ["start", "interrupted"]
     assert bots_dir.mutex_rows() == 0

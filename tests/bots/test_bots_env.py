@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from bots_runtime.bots import environment as botsenv
+from bots_runtime.bots import generation as generations
 from bots_runtime.config import SettingError
-from tests.bots.kit import BotsDir, remove_ini, run_cli
+from tests.bots.kit import BOTS_PYTHON, BotsDir, generation, remove_ini, run_cli
 
 pytestmark = pytest.mark.bots
 
-PYTHON = os.fspath(Path(__import__("sys").executable))
+PYTHON = BOTS_PYTHON
 
 
 def load(path: str, bots_dir: BotsDir, **kwargs: object) -> botsenv.BotsEnv:
     return botsenv.load(path, bots_dir.env(), python=PYTHON, **kwargs)  # type: ignore[arg-type]
+
+
+def importable(module: str) -> bool:
+    """Whether the Bots interpreter can import `module`, asked independently of the runtime."""
+    code = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+    return subprocess.run([PYTHON, "-c", code], check=False, timeout=30).returncode == 0
 
 
 class TestNormalise:
@@ -84,27 +91,57 @@ class TestLoad:
         assert "\n" not in str(err.value)
 
     def test_relative_botssys(self, bots_dir: BotsDir) -> None:
-        """A relative botssys is refused: Bots would resolve it inside its package."""
+        """A bare folder name as botssys: 4.0 resolves it next to the config directory (the
+        data folder), 3.3.1 inside its package, so 3.3.1 refuses it."""
         bots_dir.set("directories", "botssys", "botssys")
-        with pytest.raises(SettingError, match=r"\[directories\] botssys = 'botssys' must be"):
+        if generation().config.relative_botssys:
+            assert load(str(bots_dir.config), bots_dir).botssys == bots_dir.botssys
+        else:
+            with pytest.raises(SettingError, match=r"\[directories\] botssys = 'botssys' must"):
+                load(str(bots_dir.config), bots_dir)
+
+    def test_relative_botssys_path_refused(self, bots_dir: BotsDir) -> None:
+        """A relative botssys with a slash is refused by both: 4.0's Bots and its settings.py
+        would resolve it differently (next to the config, or from the working directory)."""
+        bots_dir.set("directories", "botssys", "./botssys")
+        with pytest.raises(SettingError, match=r"\[directories\] botssys = './botssys' must be"):
             load(str(bots_dir.config), bots_dir)
 
     def test_missing_botssys_key(self, bots_dir: BotsDir) -> None:
-        """A bots.ini without botssys names the section and key."""
+        """A bots.ini without botssys: 3.3.1 would use a folder in its package (refused, naming
+        the key); 4.0 takes `botssys` next to the config."""
         remove_ini(bots_dir.ini, "directories", "botssys")
-        with pytest.raises(SettingError, match=r"\[directories\] botssys is missing"):
-            load(str(bots_dir.config), bots_dir)
+        default = generation().config.botssys_default
+        if default is None:
+            with pytest.raises(SettingError, match=r"\[directories\] botssys is missing"):
+                load(str(bots_dir.config), bots_dir)
+        else:
+            assert load(str(bots_dir.config), bots_dir).botssys == bots_dir.root / default
 
     def test_absolute_usersys(self, bots_dir: BotsDir) -> None:
-        """An absolute usersys is refused: it is an import name (Bots fails with bots.tmp)."""
+        """An absolute usersys: 3.3.1 fails on it (`bots.tmp`), so it is refused as not an
+        import name; 4.0 imports it from that folder."""
         bots_dir.set("directories", "usersys", str(bots_dir.usersys))
-        with pytest.raises(SettingError, match=r"\[directories\] usersys = .* import name"):
-            load(str(bots_dir.config), bots_dir)
+        if generation().config.absolute_usersys:
+            assert load(str(bots_dir.config), bots_dir).usersys == bots_dir.usersys
+        else:
+            with pytest.raises(SettingError, match=r"\[directories\] usersys = .* import name"):
+                load(str(bots_dir.config), bots_dir)
 
-    def test_usersys_not_a_package(self, bots_dir: BotsDir) -> None:
-        """A usersys without __init__.py is refused: Bots would silently use its own."""
+    def test_usersys_without_init(self, bots_dir: BotsDir) -> None:
+        """A usersys folder without __init__.py: 3.3.1 silently uses its own (refused); 4.0
+        imports it as a namespace package (accepted)."""
+        (bots_dir.usersys / "__init__.py").unlink()
+        if generation().config.usersys_needs_init:
+            with pytest.raises(SettingError, match=r"usersys = usersys: .*__init__\.py not found"):
+                load(str(bots_dir.config), bots_dir)
+        else:
+            assert load(str(bots_dir.config), bots_dir).usersys == bots_dir.usersys
+
+    def test_usersys_missing(self, bots_dir: BotsDir) -> None:
+        """A missing usersys folder is refused by both: Bots would silently use its own."""
         shutil.rmtree(bots_dir.usersys)
-        with pytest.raises(SettingError, match=r"usersys = usersys: .*__init__\.py not found"):
+        with pytest.raises(SettingError, match=r"\[directories\] usersys = usersys: .*not found"):
             load(str(bots_dir.config), bots_dir)
 
     def test_bad_port(self, bots_dir: BotsDir) -> None:
@@ -133,22 +170,54 @@ class TestLoad:
         assert "\n" not in str(err.value)
 
     def test_botssys_path_must_agree(self, bots_dir: BotsDir) -> None:
-        """settings.py BOTSSYS_PATH and bots.ini botssys must name the same folder."""
+        """settings.py's botssys (3.3.1 BOTSSYS_PATH, 4.0 BOTSSYS) and bots.ini's must agree."""
+        name = generation().config.settings_botssys
+        settings = bots_dir.config / "settings.py"
         other = bots_dir.root / "elsewhere"
         other.mkdir()
-        bots_dir.set("directories", "botssys", str(other))
-        with pytest.raises(SettingError, match=r"BOTSSYS_PATH = .* differs from bots\.ini"):
+        settings.write_text(
+            settings.read_text(encoding="utf-8") + f"\n{name} = {str(other)!r}\n",
+            encoding="utf-8",
+        )
+        with pytest.raises(SettingError, match=rf"{name} = .* differs from bots\.ini"):
             load(str(bots_dir.config), bots_dir)
 
+    @pytest.mark.parametrize("engine", sorted(generations.ENGINE_KINDS))
+    def test_database_engines(self, bots_dir: BotsDir, engine: str) -> None:
+        """Every Django engine name this Bots accepts is accepted when Bots can import what
+        it connects with; one it cannot use, or without its driver, is one line naming it."""
+        settings = bots_dir.config / "settings.py"
+        settings.write_text(
+            settings.read_text(encoding="utf-8")
+            + f"\nDATABASES['default'] = dict(DATABASES['default'], ENGINE={engine!r}"
+            + ("" if engine.endswith("sqlite3") else ", NAME='botsdb'")
+            + ")\n",
+            encoding="utf-8",
+        )
+        rule = generation().database(engine)
+        if rule is None:
+            with pytest.raises(SettingError, match=rf"'{engine}' is not one Bots"):
+                load(str(bots_dir.config), bots_dir)
+        elif not all(importable(module) for module in rule.needs):
+            with pytest.raises(SettingError, match=r"Bots connects with .*cannot import"):
+                load(str(bots_dir.config), bots_dir)
+        else:
+            database = load(str(bots_dir.config), bots_dir).database
+            assert database is not None
+            assert database.engine == engine
+
     def test_engine_name_bots_cannot_use(self, bots_dir: BotsDir) -> None:
-        """Django's `postgresql` engine name is refused: Bots 3.3.1 only knows `_psycopg2`."""
+        """A Django engine no Bots knows is refused, naming the ones this Bots can use."""
         settings = bots_dir.config / "settings.py"
         text = settings.read_text(encoding="utf-8")
         settings.write_text(
-            text + "\nDATABASES['default']['ENGINE'] = 'django.db.backends.postgresql'\n",
+            text + "\nDATABASES['default']['ENGINE'] = 'django.db.backends.oracle'\n",
             encoding="utf-8",
         )
-        with pytest.raises(SettingError, match=r"'django\.db\.backends\.postgresql' is not one"):
+        label = generation().label
+        with pytest.raises(
+            SettingError, match=rf"'django\.db\.backends\.oracle' is not one {label}"
+        ):
             load(str(bots_dir.config), bots_dir)
 
 

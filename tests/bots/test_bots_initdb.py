@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +17,7 @@ import pytest
 from bots_runtime.bots import environment as botsenv
 from bots_runtime.bots import initdb
 from bots_runtime.process.lock import RunLock
-from tests.bots.kit import BASE_PATH, ROOT, VENV_BIN, have_bots, run_cli
+from tests.bots.kit import BASE_PATH, BOTS_BIN, BOTS_PYTHON, ROOT, generation, have_bots, run_cli
 from tests.support import free_port
 
 if TYPE_CHECKING:
@@ -41,7 +43,9 @@ def tree_state(root: Path) -> dict[str, tuple[int, str]]:
 
 def init(root: Path, lock_wait: float = initdb.LOCK_WAIT) -> tuple[int, str]:
     out = io.StringIO()
-    code = initdb.main(str(root / "config"), {}, out=out, err=out, lock_wait=lock_wait)
+    code = initdb.main(
+        str(root / "config"), {}, out=out, err=out, lock_wait=lock_wait, executable=BOTS_PYTHON
+    )
     return code, out.getvalue()
 
 
@@ -55,21 +59,52 @@ class TestFresh:
             assert (root / created).is_file(), out
             assert f"created {root / created.split('/')[0]}" in out
         assert (root / "botssys" / "sqlitedb" / "botsdb").is_file()
-        env = botsenv.load(str(root / "config"), {"PATH": BASE_PATH}, python=sys.executable)
+        env = botsenv.load(str(root / "config"), {"PATH": BASE_PATH}, python=BOTS_PYTHON)
         assert env.botssys == root / "botssys"
         assert env.webserver_port == 8080
         assert env.dirmonitors == ()
         assert out.strip().splitlines()[-1].startswith("init-db: done;")
 
-    def test_generated_settings_are_bots_safe(self, tmp_path: Path) -> None:
-        """settings.py derives BOTSSYS_PATH from its own place; bots.ini's botssys is absolute."""
-        init(tmp_path / "d")
-        text = (tmp_path / "d" / "config" / "settings.py").read_text()
-        assert "os.path.dirname(os.path.dirname(os.path.abspath(__file__)))" in text
-        assert "BOTSSYS_PATH = os.path.join(PROJECT_PATH" not in text
-        ini = botsenv.read_ini(tmp_path / "d" / "config" / "bots.ini")
-        assert ini.get("directories", "botssys") == str(tmp_path / "d" / "botssys")
+    def test_generated_files_follow_the_generation(self, tmp_path: Path) -> None:
+        """settings.py, as the Bots interpreter evaluates it, puts botssys next to the config
+        (3.3.1: a BOTSSYS_PATH derived from its own place; 4.0: the template's own BOTSSYS
+        logic from bots.ini); bots.ini's botssys is absolute for 3.3.1, the template's for 4.0."""
+        root = tmp_path / "d"
+        init(root)
+        rules = generation()
+        values = botsenv.read_settings(root / "config" / "settings.py", BOTS_PYTHON, {})
+        assert values["botssys"][rules.config.settings_botssys] == str(root / "botssys")  # type: ignore[index]
+        ini = botsenv.read_ini(root / "config" / "bots.ini")
+        template = botsenv.read_ini(initdb.find_bots(BOTS_PYTHON, {}).package / "install/bots.ini")
+        expected = (
+            str(root / "botssys")
+            if rules.initdb.absolute_botssys
+            else template.get("directories", "botssys")
+        )
+        assert ini.get("directories", "botssys") == expected
         assert ini.get("directories", "usersys") == "usersys"
+
+    def test_settings_keep_the_template(self, tmp_path: Path) -> None:
+        """Every line of Bots' install/settings.py is kept, except the DATABASES block (with
+        its heading), the SECRET_KEY line and (3.3.1 only) the BOTSSYS_PATH line."""
+        root = tmp_path / "d"
+        init(root)
+        written = (root / "config" / "settings.py").read_text().splitlines()
+        template = (initdb.find_bots(BOTS_PYTHON, {}).package / "install/settings.py").read_text()
+        start = template.rindex("\n", 0, template.index("database settings")) + 1
+        end = template.index("\n}\n", template.index("DATABASES = {", start))
+        kept = template[:start] + template[end + 3 :]
+        name = generation().config.settings_botssys
+        replaced = ("SECRET_KEY =",) + (
+            (f"{name} =",) if generation().initdb.settings_botssys_line else ()
+        )
+        missing = [
+            line
+            for line in kept.splitlines()
+            if line.strip() and not line.startswith(replaced) and line not in written
+        ]
+        assert missing == [], missing
+        assert "m@-u37qiujmeqfbu" not in "\n".join(written)
 
     def test_secret_key_is_not_the_template_one(self, tmp_path: Path) -> None:
         """Each environment gets its own Django SECRET_KEY, not the one shipped with Bots."""
@@ -87,14 +122,16 @@ class TestFresh:
         text = ini.read_text().replace("port = 28081", f"port = {free_port()}")
         ini.write_text(text)
         done = subprocess.run(
-            [str(VENV_BIN / "bots-engine"), f"-c{tmp_path / 'e/config'}"],
+            [str(BOTS_BIN / "bots-engine"), f"-c{tmp_path / 'e/config'}"],
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
         assert done.returncode == 0, done.stderr
-        assert 'botssys path: "' + str(tmp_path / "e/botssys") in done.stderr
+        assert re.search(
+            rf'botssys path\s*: "?{re.escape(str(tmp_path / "e/botssys"))}', done.stderr
+        )
 
 
 class TestIdempotent:
@@ -131,7 +168,8 @@ class TestIdempotent:
 
     def test_trailing_slash_config(self, tmp_path: Path) -> None:
         """`BOTS_CONFIG_DIR=.../config/` makes the same layout (data folder = its parent)."""
-        assert initdb.main(f"{tmp_path}/d/config/", {}, out=io.StringIO()) == 0
+        out = io.StringIO()
+        assert initdb.main(f"{tmp_path}/d/config/", {}, out=out, executable=BOTS_PYTHON) == 0
         assert (tmp_path / "d" / "usersys" / "__init__.py").is_file()
 
 
@@ -139,7 +177,7 @@ class TestConcurrent:
     def test_two_processes_at_once(self, tmp_path: Path) -> None:
         """Two init-db processes started together: both exit 0, one creates, one has nothing."""
         env = {"PATH": BASE_PATH, "BOTS_CONFIG_DIR": str(tmp_path / "shared" / "config")}
-        argv = [sys.executable, "-m", "bots_runtime", "--port", "0", "init-db"]
+        argv = [BOTS_PYTHON, "-m", "bots_runtime", "--port", "0", "init-db"]
         procs = [
             subprocess.Popen(
                 argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -221,3 +259,47 @@ class TestErrors:
         last = done.stderr.strip().splitlines()[-1]
         assert "settings.py: fails to load: ValueError: BOTS_DB_ENGINE='oracle'" in last
         assert (tmp_path / "d" / "config").is_dir()
+
+
+def odd_install(tmp_path: Path) -> dict[str, str]:
+    """The Bots under test, but with an install/settings.py init-db cannot edit (no DATABASES
+    block), on PYTHONPATH: as a Bots whose template changed would look to init-db."""
+    real = initdb.find_bots(BOTS_PYTHON, {}).package
+    fake = tmp_path / "odd" / "bots"
+    (fake / "install").mkdir(parents=True)
+    init_py = real / "__init__.py"
+    (fake / "__init__.py").write_text(
+        f"__path__ = [__path__[0], {str(real)!r}]\n"
+        f"exec(compile(open({str(init_py)!r}).read(), {str(init_py)!r}, 'exec'))\n"
+    )
+    for name in ("bots.ini", "botsdb"):
+        shutil.copyfile(real / "install" / name, fake / "install" / name)
+    settings = (real / "install" / "settings.py").read_text()
+    (fake / "install" / "settings.py").write_text(settings.replace("DATABASES = {", "DB = {"))
+    (fake / "usersys").symlink_to(real / "usersys")
+    return {"PATH": BASE_PATH, "PYTHONPATH": f"{fake.parent}:{ROOT}"}
+
+
+class TestTemplates:
+    def test_template_it_cannot_edit_is_one_line(self, tmp_path: Path) -> None:
+        """A fresh environment from a template without the part init-db edits: exit 78, one
+        line naming the template; no settings.py is written."""
+        env = odd_install(tmp_path)
+        done = run_cli(["init-db"], {**env, "BOTS_CONFIG_DIR": str(tmp_path / "d" / "config")})
+        assert done.returncode == 78, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        assert "install/settings.py: no line matching" in lines[0]
+        assert not (tmp_path / "d" / "config" / "settings.py").exists()
+
+    def test_existing_settings_never_render_the_template(self, tmp_path: Path) -> None:
+        """With bots.ini and settings.py in place, init-db never reads the templates: the
+        same odd install says "nothing to do" (4.0's template once made this exit 70)."""
+        root = tmp_path / "d"
+        assert init(root)[0] == 0
+        before = tree_state(root)
+        env = odd_install(tmp_path)
+        done = run_cli(["init-db"], {**env, "BOTS_CONFIG_DIR": str(root / "config")})
+        assert done.returncode == 0, done.stderr
+        assert "init-db: nothing to do" in done.stdout
+        assert tree_state(root) == before

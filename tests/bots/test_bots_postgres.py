@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -22,9 +21,20 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from bots_runtime.bots import environment as botsenv
+from bots_runtime.bots import generation as generations
 from bots_runtime.bots import initdb
 from tests.bots import edikit
-from tests.bots.kit import ROOT, BotsDir, StartRuntime, have_bots, make_bots_dir, run_cli
+from tests.bots.kit import (
+    BOTS_PYTHON,
+    ROOT,
+    BotsDir,
+    StartRuntime,
+    generation,
+    have_bots,
+    make_bots_dir,
+    run_cli,
+)
 from tests.support import free_port, process_exists, wait_until
 
 if TYPE_CHECKING:
@@ -158,6 +168,21 @@ def _pg() -> Iterator[Server]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def pg_engines() -> dict[str, str]:
+    """BOTS_DB_ENGINE values init-db offers for PostgreSQL, one per Django engine name they
+    select (3.3.1: postgresql_psycopg2 only; 4.0: postgresql, psycopg 3, and the psycopg2 one)."""
+    chosen: dict[str, str] = {}
+    for value, engine in generation().initdb.db_engines.items():
+        if generations.ENGINE_KINDS[engine] == "postgresql":
+            chosen.setdefault(engine, value)
+    return {value: engine for engine, value in chosen.items()}
+
+
+def engine_label(value: str = "postgresql") -> str:
+    """How the runtime names the database kind in its messages (the Django engine's last part)."""
+    return generation().initdb.db_engines[value].rsplit(".", 1)[-1]
+
+
 def pg_env(pg: Server, database: str, **extra: str) -> dict[str, str]:
     env = {
         "BOTS_DB_ENGINE": "postgresql",
@@ -173,7 +198,8 @@ def pg_env(pg: Server, database: str, **extra: str) -> dict[str, str]:
 
 def init(root: Path, env: dict[str, str]) -> tuple[int, str]:
     out = io.StringIO()
-    return initdb.main(str(root / "config"), env, out=out, err=out), out.getvalue()
+    code = initdb.main(str(root / "config"), env, out=out, err=out, executable=BOTS_PYTHON)
+    return code, out.getvalue()
 
 
 def schema_state(pg: Server, database: str) -> str:
@@ -195,12 +221,17 @@ def test_init_db_creates_schema_then_nothing(pg: Server, tmp_path: Path) -> None
     assert "schema (" in out
     assert "GUI superuser bots" in out
     assert not (tmp_path / "a" / "botssys" / "sqlitedb" / "botsdb").exists()
+    raw = sorted(generation().initdb.raw_sql["postgresql"])
+    wanted = [*raw, "auth_user", "channel", "routes"]
+    names = ", ".join(f"'{name}'" for name in wanted)
     tables = pg.psql(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
-        " AND table_name IN ('ta', 'mutex', 'persist', 'routes', 'channel', 'auth_user')",
+        f" AND table_name IN ({names})",
         "botsdb_a",
     )
-    assert tables == "6"
+    assert tables == str(len(wanted))
+    for table in raw:
+        assert f"table {table} from " in out
     default = pg.psql(
         "SELECT column_default FROM information_schema.columns"
         " WHERE table_name = 'mutex' AND column_name = 'ts'",
@@ -211,7 +242,7 @@ def test_init_db_creates_schema_then_nothing(pg: Server, tmp_path: Path) -> None
     code, out = init(tmp_path / "a", pg_env(pg, "botsdb_a"))
     assert code == 0
     assert out.strip().startswith("init-db: nothing to do;"), out
-    assert "postgresql_psycopg2 bots@127.0.0.1" in out
+    assert f"{engine_label()} bots@127.0.0.1" in out
     assert schema_state(pg, "botsdb_a") == before
 
 
@@ -221,7 +252,7 @@ def test_concurrent_init_db_one_schema(pg: Server, tmp_path: Path) -> None:
     env = pg_env(pg, "botsdb_b", PATH="/usr/bin:/bin")
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "bots_runtime", "--port", "0", "init-db"],
+            [BOTS_PYTHON, "-m", "bots_runtime", "--port", "0", "init-db"],
             cwd=ROOT,
             env={**env, "BOTS_CONFIG_DIR": str(tmp_path / f"pod{n}" / "config")},
             stdout=subprocess.PIPE,
@@ -237,15 +268,22 @@ def test_concurrent_init_db_one_schema(pg: Server, tmp_path: Path) -> None:
 
 
 def test_engine_runs_on_postgres(pg: Server, tmp_path: Path, run_runtime: StartRuntime) -> None:
-    """The real bots-engine runs on the new schema: exit 0, and its mutex row is gone after."""
-    pg.new_database("botsdb_c")
-    env = pg_env(pg, "botsdb_c")
-    assert init(tmp_path / "c", env)[0] == 0
-    bots = make_ports(tmp_path / "c")
-    runtime = run_runtime(["engine"], bots.env(**env))
-    assert runtime.wait(60) == 0, runtime.output()
-    assert pg.psql("SELECT count(*) FROM mutex", "botsdb_c") == "0"
-    assert pg.psql("SELECT count(*) FROM report", "botsdb_c") == "1"
+    """For each PostgreSQL engine name this Bots offers (4.0: psycopg 3 and psycopg2), the
+    real bots-engine runs on the new schema: exit 0, one report row, its mutex row gone."""
+    for n, value in enumerate(sorted(pg_engines())):
+        database = f"botsdb_c{n}"
+        pg.new_database(database)
+        env = pg_env(pg, database, BOTS_DB_ENGINE=value)
+        code, out = init(tmp_path / f"c{n}", env)
+        assert code == 0, out
+        bots = make_ports(tmp_path / f"c{n}")
+        loaded = botsenv.load(str(bots.config), bots.env(**env), python=BOTS_PYTHON)
+        assert loaded.database is not None
+        assert loaded.database.engine == pg_engines()[value]
+        runtime = run_runtime(["engine"], bots.env(**env))
+        assert runtime.wait(60) == 0, runtime.output()
+        assert pg.psql("SELECT count(*) FROM mutex", database) == "0"
+        assert pg.psql("SELECT count(*) FROM report", database) == "1"
 
 
 def make_ports(root: Path) -> BotsDir:
@@ -269,28 +307,30 @@ def test_webserver_ready_with_database(
 
 
 def test_wrong_password_not_ready(pg: Server, tmp_path: Path, run_runtime: StartRuntime) -> None:
-    """With a wrong database password Bots' `GET /` still answers, but /readyz stays 503
-    and names the database (without the password)."""
+    """With a wrong database password /readyz stays 503 and the database check names the
+    database (without the password). 3.3.1's `GET /` still answers 200 meanwhile, which is why
+    the database check exists; 4.0's `GET /` reads the database and fails as well."""
     pg.new_database("botsdb_e")
     assert init(tmp_path / "e", pg_env(pg, "botsdb_e"))[0] == 0
     bots = make_ports(tmp_path / "e")
     env = pg_env(pg, "botsdb_e", BOTS_DB_PASSWORD="wrong-secret")
     runtime = run_runtime(["--drain-delay", "0", "webserver"], bots.env(**env))
+    web = "[-]web failed: GET" if generation().root_page_reads_database else "[+]web ok"
+    runtime.wait_event("child running", timeout=20)
     wait_until(
         lambda: all(
             part in runtime.text("/readyz?verbose")
-            for part in ("[+]web ok", "[-]database failed: postgresql_psycopg2 bots@")
+            for part in (web, f"[-]database failed: {engine_label()} bots@")
         ),
         30,
-        "GET / to pass and the database check to fail",
+        "the web check to settle and the database check to fail",
     )
     text = runtime.text("/readyz?verbose")
-    assert "[+]web ok" in text
     assert "botsdb_e" in text
     assert "wrong-secret" not in text
     assert runtime.status("/readyz") == 503
     runtime.signal(signal.SIGTERM)
-    assert runtime.wait(25) == 0
+    assert runtime.wait(25) == 0, runtime.output()
 
 
 def test_missing_database_is_one_line(pg: Server, tmp_path: Path) -> None:
@@ -306,7 +346,7 @@ def test_missing_database_is_one_line(pg: Server, tmp_path: Path) -> None:
     assert done.returncode == 78, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert "settings.py: DATABASES['default'] (postgresql_psycopg2 bots@127.0.0.1:" in lines[0]
+    assert f"settings.py: DATABASES['default'] ({engine_label()} bots@127.0.0.1:" in lines[0]
     assert 'database "no_such_db" does not exist' in lines[0]
     assert PASSWORD not in done.stderr
 

@@ -9,12 +9,21 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bots_runtime import cli, config
-from bots_runtime.bots import catalogue, programs
+from bots_runtime import config, overrides
+from bots_runtime.bots import catalogue, initdb, programs
+from bots_runtime.bots import generation as generations
 from bots_runtime.config import SettingError
-from bots_runtime.core.spec import RestartPolicy, ServiceSpec, StopStep
+from bots_runtime.core.spec import RestartPolicy, ServiceSpec, StopStep, StopTarget
 from bots_runtime.web.probes import HttpProbe, PathExistsProbe, TcpProbe, XmlRpcProbe
-from tests.bots.kit import ROOT, VENV_BIN, BotsDir, run_cli
+from tests.bots.kit import (
+    BOTS_BIN,
+    BOTS_PYTHON,
+    ROOT,
+    BotsDir,
+    StartRuntime,
+    generation,
+    run_cli,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -23,7 +32,19 @@ pytestmark = pytest.mark.bots
 
 
 def spec_for(bots_dir: BotsDir, argv: list[str], **env: str) -> ServiceSpec:
-    return cli.build_spec(config.parse(argv, bots_dir.env(**env)))
+    """What `bots-runtime ARGV` would run, as if the runtime ran from the Bots venv."""
+    invocation = config.parse(argv, bots_dir.env(**env))
+    cfg = invocation.config
+    defaults = catalogue.service_spec(
+        invocation.command,
+        invocation.args,
+        invocation.environ,
+        bots_config=cfg.bots_config,
+        health_port=cfg.options().port or None,
+        pushgateway=cfg.pushgateway,
+        executable=BOTS_PYTHON,
+    )
+    return overrides.apply(defaults, cfg)
 
 
 def catalogue_spec(name: str, environ: dict[str, str], executable: str) -> ServiceSpec:
@@ -42,16 +63,16 @@ class TestCommand:
     def test_argv_and_path(self, bots_dir: BotsDir) -> None:
         """argv is the venv's program with -c<absolute dir, no slash>; PATH starts with its dir."""
         spec = spec_for(bots_dir, ["engine"], BOTS_CONFIG_DIR=f"{bots_dir.config}/")
-        assert spec.argv == (str(VENV_BIN / "bots-engine"), f"-c{bots_dir.config}")
-        assert spec.env["PATH"].split(":")[0] == str(VENV_BIN)
+        assert spec.argv == (str(BOTS_BIN / "bots-engine"), f"-c{bots_dir.config}")
+        assert spec.env["PATH"].split(":")[0] == str(BOTS_BIN)
         assert spec.env["BOTS_CONFIG_DIR"] == str(bots_dir.config)
 
     def test_webserver_path_has_locking_engine_first(self, bots_dir: BotsDir) -> None:
         """The webserver's PATH finds the locking bots-engine shim, then the Bots programs."""
         spec = spec_for(bots_dir, ["webserver"])
         first, second = spec.env["PATH"].split(":")[:2]
-        assert (first, second) == (str(catalogue.SHIMS), str(VENV_BIN))
-        assert spec.env["BOTS_ENGINE_PROGRAM"] == str(VENV_BIN / "bots-engine")
+        assert (first, second) == (str(catalogue.SHIMS), str(BOTS_BIN))
+        assert spec.env["BOTS_ENGINE_PROGRAM"] == str(BOTS_BIN / "bots-engine")
         assert spec.env["BOTS_ENGINE_LOCK"] == str(bots_dir.botssys / ".bots-engine.lock")
 
     def test_child_args_follow(self, bots_dir: BotsDir) -> None:
@@ -67,9 +88,9 @@ class TestCommand:
 
     def test_program_found_on_path(self, bots_dir: BotsDir, tmp_path: Path) -> None:
         """Without a Bots program next to the interpreter, PATH is searched."""
-        environ = bots_dir.env(PATH=f"{VENV_BIN}:/usr/bin")
+        environ = bots_dir.env(PATH=f"{BOTS_BIN}:/usr/bin")
         spec = catalogue_spec("webserver", environ, str(tmp_path / "python"))
-        assert spec.argv[0] == str(VENV_BIN / "bots-webserver")
+        assert spec.argv[0] == str(BOTS_BIN / "bots-webserver")
 
     def test_program_missing(self, bots_dir: BotsDir, tmp_path: Path) -> None:
         """No Bots program anywhere: exit 127 with a hint to install the extra."""
@@ -80,9 +101,13 @@ class TestCommand:
 
 class TestWebserver:
     def test_defaults(self, bots_dir: BotsDir) -> None:
-        """SIGINT to the child only after a 5 s drain, SIGKILL at 20 s, restart on failure."""
+        """After a 5 s drain SIGINT to the child only, SIGINT to the rest of its group (GUI
+        engines it waits for) 5 s before the deadline, SIGKILL at 20 s, restart on failure."""
         spec = spec_for(bots_dir, ["webserver"])
-        assert spec.stop.steps == (StopStep(0.0, signal.SIGINT),)
+        assert spec.stop.steps == (
+            StopStep(0.0, signal.SIGINT, target=StopTarget.CHILD),
+            StopStep(5.0, signal.SIGINT, before_deadline=True, target=StopTarget.REST),
+        )
         assert (spec.stop.timeout, spec.stop.drain_delay, spec.stop.to_group) == (20.0, 5.0, False)
         assert spec.stop.leftover_signal == signal.SIGINT
         assert spec.restart.policy is RestartPolicy.ON_FAILURE
@@ -98,6 +123,13 @@ class TestWebserver:
         assert isinstance(web, HttpProbe)
         assert web.url == f"http://127.0.0.1:{bots_dir.web_port}/"
         assert web.statuses == (200, 200)
+
+    def test_jobqueue_check_when_runs_are_queued(self, bots_dir: BotsDir) -> None:
+        """With [jobqueue] enabled, GUI runs go to the queue: where the queue runs them (4.0),
+        readiness also checks that it answers; 3.3.1's never runs them, so no check."""
+        bots_dir.enable_jobqueue()
+        names = [c.name for c in spec_for(bots_dir, ["webserver"]).checks]
+        assert ("jobqueue" in names) is generation().config.jobqueue_runs_jobs
 
     def test_user_flags_win(self, bots_dir: BotsDir) -> None:
         """--stop-signal, --stop-timeout, --drain-delay and --restart override the defaults."""
@@ -156,16 +188,20 @@ class TestJobqueue:
             spec_for(bots_dir, ["jobqueueserver"])
 
     def test_defaults(self, bots_dir: BotsDir) -> None:
-        """SIGINT, a second SIGINT 2 s later, SIGKILL at 10 s; readiness by an XML-RPC Fault."""
+        """The generation's SIGINTs (3.3.1: two, 2 s apart; 4.0: one, and its 143 counts as
+        clean), SIGKILL at 10 s; readiness by an XML-RPC Fault."""
         bots_dir.enable_jobqueue()
         spec = spec_for(bots_dir, ["jobqueueserver"])
-        assert spec.stop.steps == (StopStep(0.0, signal.SIGINT), StopStep(2.0, signal.SIGINT))
+        rules = generation().services["jobqueueserver"]
+        assert spec.stop.steps == rules.stop.steps
+        assert {step.signal for step in spec.stop.steps} == {signal.SIGINT}
         assert spec.stop.timeout == 10.0
+        assert spec.success_codes == rules.success_codes
         assert spec.restart.policy is RestartPolicy.ON_FAILURE
         (check,) = spec.checks
         assert isinstance(check.probe, XmlRpcProbe)
         assert check.probe.url == f"http://127.0.0.1:{bots_dir.jobqueue_port}/"
-        assert check.probe.method not in {"getjob", "clearjobq", "addjob"}
+        assert check.probe.method not in {"getjob", "clearjobq", "addjob", "listjobs"}
 
 
 class TestDirmonitor:
@@ -176,7 +212,7 @@ class TestDirmonitor:
             bots_dir.set(f"dirmonitor{n}", "path", str(bots_dir.root / f"in{n}"))
             bots_dir.set(f"dirmonitor{n}", "route", "")
         spec = spec_for(bots_dir, ["dirmonitor"])
-        probes = [c.probe for c in spec.checks]
+        probes = [c.probe for c in spec.checks if c.name.startswith("watch-")]
         assert probes == [
             PathExistsProbe(str(bots_dir.root / "in1")),
             PathExistsProbe(str(bots_dir.root / "in2")),
@@ -196,10 +232,31 @@ class TestDirmonitor:
             spec_for(bots_dir, ["dirmonitor"])
 
     def test_nothing_to_watch(self, bots_dir: BotsDir) -> None:
-        """No [dirmonitorN] section: refused (Bots would log 'Nothing to watch!' and exit 0)."""
+        """No [dirmonitorN] section: 3.3.1 would log 'Nothing to watch!' and exit 0 (refused);
+        4.0 also watches the routes flagged `dirmonitor` in its database (accepted)."""
         bots_dir.enable_jobqueue()
-        with pytest.raises(SettingError, match="no \\[dirmonitorN\\] section"):
-            spec_for(bots_dir, ["dirmonitor"])
+        if generation().config.dirmonitor_db_routes:
+            checks = spec_for(bots_dir, ["dirmonitor"]).checks
+            assert not [c for c in checks if c.name.startswith("watch-")]
+        else:
+            with pytest.raises(SettingError, match="no \\[dirmonitorN\\] section"):
+                spec_for(bots_dir, ["dirmonitor"])
+
+    def test_queue_needed_at_start(self, bots_dir: BotsDir) -> None:
+        """4.0's dirmonitor asks the queue `isup` at start: a gate waits for its port before
+        the spawn, and readiness keeps checking it; 3.3.1's has neither."""
+        bots_dir.enable_jobqueue()
+        bots_dir.set("dirmonitor1", "path", str(bots_dir.root))
+        bots_dir.set("dirmonitor1", "route", "")
+        spec = spec_for(bots_dir, ["dirmonitor"])
+        queue = [c for c in spec.checks if c.name == "jobqueue"]
+        if generation().config.dirmonitor_needs_jobqueue:
+            (gate,) = spec.start_gates
+            assert f"127.0.0.1:{bots_dir.jobqueue_port}" in gate.description
+            (check,) = queue
+            assert isinstance(check.probe, XmlRpcProbe)
+        else:
+            assert (spec.start_gates, queue) == ((), [])
 
     def test_needs_jobqueue(self, bots_dir: BotsDir) -> None:
         """bots-dirmonitor also needs the jobqueue enabled."""
@@ -211,27 +268,33 @@ class TestDirmonitor:
 
 class TestEngine:
     def test_defaults(self, bots_dir: BotsDir) -> None:
-        """Never restarted, locked, SIGINT 5 s before the deadline every 2 s, SIGKILL at 25 s."""
+        """Never restarted, locked, SIGINT 5 s before the deadline (3.3.1: then every 2 s),
+        SIGKILL at 25 s; exit codes explained."""
         spec = spec_for(bots_dir, ["engine"])
+        rules = generation().services["engine"]
         assert not spec.after_run
         assert spec.restart.policy is RestartPolicy.NEVER
-        assert spec.stop.steps == (StopStep(5.0, signal.SIGINT, repeat=2.0, before_deadline=True),)
+        assert spec.stop.steps == rules.stop.steps
+        (step,) = spec.stop.steps
+        assert (step.at, step.signal, step.before_deadline) == (5.0, signal.SIGINT, True)
         assert spec.stop.steps[0].offset(spec.stop.timeout) == 20.0
         assert spec.stop.timeout == 25.0
         assert spec.lock_path == str(bots_dir.botssys / ".bots-engine.lock")
-        assert set(spec.exit_meanings) == {0, 1, 2, 3}
+        assert set(spec.exit_meanings) == {0, 1, 2, 3, 130}
         assert spec.ports == {"engine-lock": bots_dir.engine_port}
 
     def test_stop_timeout_moves_first_sigint(self, bots_dir: BotsDir) -> None:
         """--stop-timeout 60 moves the first SIGINT to 55 s (the deadline minus the margin)."""
         spec = spec_for(bots_dir, ["--stop-timeout", "60", "engine"])
-        assert spec.stop.schedule() == [(55.0, signal.SIGINT), (57.0, signal.SIGINT), (59.0, 2)]
+        repeats = [57.0, 59.0] if generation().services["engine"].stop.steps[0].repeat else []
+        assert spec.stop.schedule() == [(at, signal.SIGINT) for at in (55.0, *repeats)]
         assert spec.stop.timeout == 60.0
 
     def test_short_timeout_signals_at_once(self, bots_dir: BotsDir) -> None:
         """A timeout under the margin sends SIGINT at once."""
         spec = spec_for(bots_dir, ["--stop-timeout", "3", "engine"])
-        assert spec.stop.schedule() == [(0.0, signal.SIGINT), (2.0, signal.SIGINT)]
+        repeats = [2.0] if generation().services["engine"].stop.steps[0].repeat else []
+        assert spec.stop.schedule() == [(at, signal.SIGINT) for at in (0.0, *repeats)]
 
     def test_success_codes_added(self, bots_dir: BotsDir) -> None:
         """--success-codes apply to Bots services as to any command."""
@@ -246,11 +309,23 @@ class TestShell:
         assert catalogue.shell_argv(["-c", "echo hi"], environ) == ["/bin/bash", "-c", "echo hi"]
 
     def test_env(self, bots_dir: BotsDir) -> None:
-        """The shell gets the normalised BOTS_CONFIG_DIR and the Bots programs on PATH."""
+        """The shell gets the normalised BOTS_CONFIG_DIR, the locking bots-engine shim and
+        then the Bots programs on PATH."""
         environ = bots_dir.env(BOTS_CONFIG_DIR=f"{bots_dir.config}/")
-        env = catalogue.shell_env(environ, bots_config=environ["BOTS_CONFIG_DIR"])
+        env = catalogue.shell_env(
+            environ, bots_config=environ["BOTS_CONFIG_DIR"], executable=BOTS_PYTHON
+        )
         assert env["BOTS_CONFIG_DIR"] == str(bots_dir.config)
-        assert env["PATH"].startswith(f"{VENV_BIN}:")
+        assert env["PATH"].startswith(f"{catalogue.SHIMS}:{BOTS_BIN}:")
+        assert env["BOTS_ENGINE_LOCK"] == str(bots_dir.botssys / ".bots-engine.lock")
+
+    def test_broken_config_still_opens(self, bots_dir: BotsDir) -> None:
+        """With a broken configuration the shell still gets the programs, without the shim."""
+        bots_dir.ini.unlink()
+        environ = bots_dir.env()
+        env = catalogue.shell_env(environ, bots_config=str(bots_dir.config), executable=BOTS_PYTHON)
+        assert env["PATH"].startswith(f"{BOTS_BIN}:")
+        assert "BOTS_ENGINE_LOCK" not in env
 
     def test_engine_runs_from_shell(self, bots_dir: BotsDir) -> None:
         """`bots-engine -c$BOTS_CONFIG_DIR` works inside `bots-runtime shell`."""
@@ -259,6 +334,42 @@ class TestShell:
             bots_dir.env(BOTS_CONFIG_DIR=f"{bots_dir.config}/"),
         )
         assert done.stdout.strip().endswith("rc=0"), done.stdout + done.stderr
+
+    def test_shell_run_takes_the_shared_lock(self, bots_dir: BotsDir) -> None:
+        """While another run holds the shared engine lock, `bots-engine` typed in the shell is
+        not started: exit 75 and one line saying so."""
+        lock = str(bots_dir.botssys / ".bots-engine.lock")
+        holder = subprocess.Popen(
+            [
+                BOTS_PYTHON,
+                "-c",
+                (
+                    "import sys; from bots_runtime.process.lock import RunLock;"
+                    f"lock = RunLock({lock!r}); lock.acquire(); print('held', flush=True);"
+                    " sys.stdin.read()"
+                ),
+            ],
+            cwd=ROOT,
+            env=bots_dir.env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == "held"
+            done = run_cli(
+                ["shell", "--", "-c", 'bots-engine -c"$BOTS_CONFIG_DIR"; echo "rc=$?"'],
+                bots_dir.env(),
+            )
+        finally:
+            assert holder.stdin is not None
+            holder.stdin.close()
+            holder.wait(10)
+            assert holder.stdout is not None
+            holder.stdout.close()
+        assert done.stdout.strip().endswith("rc=75"), done.stdout + done.stderr
+        assert "bots-engine (shell run): not started:" in done.stderr
 
 
 class TestCheckCommand:
@@ -273,6 +384,22 @@ class TestCheckCommand:
         assert f"collector: edi every 30s, timeout 5s: EDI gauges from sqlite {bots_dir.db}" in (
             done.stdout
         )
+
+    def test_prints_bots_version(self, bots_dir: BotsDir) -> None:
+        """`check` names the Bots version (as the Bots interpreter's own package metadata has
+        it) and the generation whose rules apply, without a warning."""
+        expected = subprocess.run(
+            [BOTS_PYTHON, "-c", "import importlib.metadata as m; print(m.version('bots-ediint'))"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.strip()
+        done = run_cli(["check", "engine"], bots_dir.env())
+        assert done.returncode == 0, done.stderr
+        assert f"bots_version: {expected}\n" in done.stdout
+        assert f"bots_generation: {generation().name}\n" in done.stdout
+        assert "warning" not in done.stdout + done.stderr
 
     def test_refuses_disabled_jobqueue(self, bots_dir: BotsDir) -> None:
         """`check jobqueueserver` with the jobqueue disabled: one line, exit 78."""
@@ -310,7 +437,7 @@ class TestCheckNormalises:
             BOTS_CONFIG_DIR=spelling.format(root=bots_dir.root), PYTHONPATH=str(ROOT)
         )
         done = subprocess.run(
-            [sys.executable, "-m", "bots_runtime", "--port", "0", "check", "engine"],
+            [BOTS_PYTHON, "-m", "bots_runtime", "--port", "0", "check", "engine"],
             cwd=bots_dir.root,
             env=env,
             capture_output=True,
@@ -319,4 +446,56 @@ class TestCheckNormalises:
             check=False,
         )
         assert done.returncode == 0, done.stderr
-        assert f"command: {VENV_BIN}/bots-engine -c{bots_dir.config}\n" in done.stdout
+        assert f"command: {BOTS_BIN}/bots-engine -c{bots_dir.config}\n" in done.stdout
+
+
+def fake_bots5(bots_dir: BotsDir, tmp_path: Path) -> dict[str, str]:
+    """An environment whose `bots` is the real one under test, reporting version 5.0.0.
+
+    Its settings.py names botssys the way the newest generation's does (`BOTSSYS`, absolute),
+    as a Bots 5 derived from 4.0 would.
+    """
+    settings = bots_dir.config / "settings.py"
+    settings.write_text(
+        settings.read_text(encoding="utf-8")
+        + "\nBOTSSYS = globals().get('BOTSSYS_PATH', BOTSSYS)\n",
+        encoding="utf-8",
+    )
+    fake = tmp_path / "fake" / "bots"
+    fake.mkdir(parents=True)
+    real = initdb.find_bots(BOTS_PYTHON, bots_dir.env()).package
+    (fake / "__init__.py").write_text(f"__path__ = [__path__[0], {str(real)!r}]\n")
+    about = real / "__about__.py"
+    (fake / "__about__.py").write_text(
+        f"exec(compile(open({str(about)!r}).read(), {str(about)!r}, 'exec'))\n"
+        "__version__ = '5.0.0'\n__version_info__ = (5, 0, 0)\n"
+    )
+    return bots_dir.env(PYTHONPATH=f"{fake.parent}:{ROOT}")
+
+
+class TestUnknownVersion:
+    def test_check_uses_newest_rules_with_one_warning(
+        self, bots_dir: BotsDir, tmp_path: Path
+    ) -> None:
+        """A Bots 5.0.0: `check` still passes, with the newest generation's rules and one
+        warning line saying so."""
+        done = run_cli(["check", "engine"], fake_bots5(bots_dir, tmp_path))
+        assert done.returncode == 0, done.stderr
+        assert "bots_version: 5.0.0\n" in done.stdout
+        assert f"bots_generation: {generations.NEWEST.name}\n" in done.stdout
+        warnings = [line for line in done.stdout.splitlines() if line.startswith("warning:")]
+        assert len(warnings) == 1, done.stdout
+        assert "Bots version 5.0.0 is not one bots-runtime knows" in warnings[0]
+
+    def test_engine_runs_and_warns_once(
+        self, bots_dir: BotsDir, tmp_path: Path, run_runtime: StartRuntime
+    ) -> None:
+        """The engine under a Bots 5.0.0 runs (exit 0): one warning event, and the metric
+        labels show the version."""
+        runtime = run_runtime(["engine"], fake_bots5(bots_dir, tmp_path))
+        assert runtime.wait(60) == 0, runtime.output()
+        found = [
+            r for r in runtime.records() if "is not one bots-runtime knows" in str(r.get("event"))
+        ]
+        assert len(found) == 1, runtime.output()
+        assert found[0]["level"] == "warning"

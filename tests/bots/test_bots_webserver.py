@@ -1,22 +1,26 @@
 """bots-webserver under the runtime: ready, restarted after a kill, stopped with SIGINT.
 
-And the grandchild case: an engine started from the GUI is a child of the webserver that
-nobody waits for; the runtime (a subreaper) must wait for it at stop so its DB lock goes.
+And the GUI engine runs: 3.3.1's webserver starts them and never waits (they become orphans
+the runtime, a subreaper, waits for); 4.0's waits for each one inside the HTTP request. Either
+way the engine must get its SIGINT before the deadline, so no mutex row is left.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.bots.kit import BotsDir, StartRuntime, run_cli, set_ini
+from tests.bots.kit import BotsDir, StartRuntime, bots_version, generation, run_cli, set_ini
 from tests.support import RuntimeProcess, free_port, process_exists, wait_until
 
 pytestmark = [pytest.mark.bots, pytest.mark.slow]
@@ -45,6 +49,15 @@ def test_ready_and_stop_within_budget(run_runtime: StartRuntime, bots_dir: BotsD
     assert 5.0 <= took < 25.0, took
     assert not process_exists(pid)
     assert runtime.find("stop signal sent", signal="SIGINT")
+
+
+def test_metrics_name_the_bots_version(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
+    """/metrics' build_info carries the Bots version and generation as labels."""
+    runtime = start_webserver(run_runtime, bots_dir, "--drain-delay", "0")
+    labels = f'bots_generation="{generation().name}",bots_version="{bots_version()}"'
+    assert labels in runtime.text("/metrics")
+    runtime.signal(signal.SIGTERM)
+    assert runtime.wait(25) == 0
 
 
 def test_killed_webserver_is_restarted(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
@@ -79,27 +92,76 @@ def login(client: httpx.Client) -> None:
     assert reply.status_code == 302, reply.text[:500]
 
 
+@contextlib.contextmanager
+def gui_run(bots_dir: BotsDir) -> Iterator[dict[str, object]]:
+    """Log in and ask the GUI to run the engine (`--new`), in a thread: 4.0's webserver
+    answers only once the run is over. Yields what the request got, filled in when it ends."""
+    result: dict[str, object] = {}
+    client = httpx.Client(base_url=f"http://127.0.0.1:{bots_dir.web_port}", timeout=120)
+    login(client)
+
+    def request() -> None:
+        try:
+            reply = client.get(generation().gui_run_path, params={"clparameter": "--new"})
+            result["status"] = reply.status_code
+            result["text"] = reply.text
+        except httpx.HTTPError as err:
+            result["error"] = err
+
+    thread = threading.Thread(target=request, daemon=True)
+    thread.start()
+    try:
+        yield result
+    finally:
+        thread.join(60)
+        client.close()
+
+
 def test_gui_engine_is_waited_for(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
-    """1. The GUI starts an engine (jobqueue disabled) whose route sleeps 4 s.
-    2. SIGTERM to the runtime while the route runs; the webserver exits on SIGINT at once.
-    3. The runtime exits only after the engine finished its route; no mutex row is left.
+    """1. The GUI starts an engine (jobqueue disabled) whose route sleeps 4 s; it holds the
+       shared engine lock.
+    2. SIGTERM to the runtime while the route runs; the webserver gets SIGINT alone.
+    3. The runtime exits 0 only after the engine finished its route; no mutex row is left.
     """
     marker = bots_dir.add_sleep_route("guiroute", seconds=4.0)
     runtime = start_webserver(run_runtime, bots_dir, "--drain-delay", "0")
-    with httpx.Client(base_url=f"http://127.0.0.1:{bots_dir.web_port}", timeout=10) as client:
-        login(client)
-        reply = client.get("/runengine/", params={"clparameter": "--new"})
-        assert reply.status_code in {200, 302}
-        assert "Errors while trying to run bots-engine" not in reply.text
-    wait_until(lambda: marker.exists() and "start" in marker.read_text(), 15, "the GUI run")
-    assert bots_dir.mutex_rows() == 1
-    other_pod = run_cli(["engine"], bots_dir.env())
-    assert other_pod.returncode == 75, "a GUI run holds the shared engine lock"
-    runtime.signal(signal.SIGTERM)
-    code = runtime.wait(25)
+    with gui_run(bots_dir) as result:
+        wait_until(lambda: marker.exists() and "start" in marker.read_text(), 15, "the GUI run")
+        assert bots_dir.mutex_rows() == 1
+        other_pod = run_cli(["engine"], bots_dir.env())
+        assert other_pod.returncode == 75, "a GUI run holds the shared engine lock"
+        runtime.signal(signal.SIGTERM)
+        code = runtime.wait(25)
     assert code == 0, runtime.output()
+    assert "Errors while trying to run bots-engine" not in str(result.get("text", ""))
     assert marker.read_text().split() == ["start", "end"]
     assert bots_dir.mutex_rows() == 0
+    assert not runtime.find("killing")
+
+
+def test_gui_run_outlasting_the_stop_budget(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
+    """1. A GUI run whose route sleeps 60 s; SIGTERM with --stop-timeout 8.
+    2. SIGINT to the webserver at 0 s; the engine keeps running (4.0's webserver waits for it,
+       3.3.1's exits and leaves it behind).
+    3. 5 s before the deadline the engine gets SIGINT (4.0: as the rest of the webserver's
+       group; 3.3.1: as a leftover): its route is interrupted, it cleans up, nothing is
+       killed, no mutex row is left, and the runtime exits 0 before the deadline.
+    """
+    marker = bots_dir.add_sleep_route("longgui", seconds=60.0)
+    runtime = start_webserver(run_runtime, bots_dir, "--drain-delay", "0", "--stop-timeout", "8")
+    with gui_run(bots_dir):
+        wait_until(lambda: marker.exists() and "start" in marker.read_text(), 15, "the GUI run")
+        sent = runtime.signal(signal.SIGTERM)
+        code = runtime.wait(20)
+        took = time.monotonic() - sent
+    assert code == 0, runtime.output()
+    assert 3.0 <= took < 8.0, took
+    assert marker.read_text().split() == ["start", "interrupted"]
+    assert bots_dir.mutex_rows() == 0
+    assert not runtime.find("killing"), runtime.output()
+    rest = runtime.find("stop signal sent", target="rest")
+    leftovers = runtime.find("signalling leftover processes", signal="SIGINT")
+    assert rest or leftovers, runtime.output()
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
@@ -129,7 +191,7 @@ def test_https_webserver_ready(run_runtime: StartRuntime, bots_dir: BotsDir) -> 
 def test_gui_run_not_started_while_locked(run_runtime: StartRuntime, bots_dir: BotsDir) -> None:
     """While an engine pod holds the shared lock, a GUI run is not started (exit 75 logged)
     instead of finding the other run's mutex row and doing crash recovery under it."""
-    marker = bots_dir.add_sleep_route("lockedroute", seconds=4.0)
+    marker = bots_dir.add_sleep_route("lockedroute", seconds=10.0)
     # Another pod: same shared folder, another network namespace. Simulated by a second config
     # folder whose engine lock port differs, so Bots' own per-host port lock cannot see it.
     pod_config = bots_dir.root / "config-pod2"
@@ -138,10 +200,9 @@ def test_gui_run_not_started_while_locked(run_runtime: StartRuntime, bots_dir: B
     engine = run_runtime(["engine"], bots_dir.env(BOTS_CONFIG_DIR=str(pod_config)), health=False)
     wait_until(lambda: marker.exists() and "start" in marker.read_text(), 15, "the engine pod")
     runtime = start_webserver(run_runtime, bots_dir, "--drain-delay", "0")
-    with httpx.Client(base_url=f"http://127.0.0.1:{bots_dir.web_port}", timeout=10) as client:
-        login(client)
-        assert client.get("/runengine/", params={"clparameter": "--new"}).status_code in {200, 302}
-    runtime.wait_line("bots-engine (GUI run): not started:", timeout=15)
+    assert marker.read_text().split() == ["start"], "the engine pod must still be running"
+    with gui_run(bots_dir):
+        runtime.wait_line("bots-engine (GUI run): not started:", timeout=15)
     assert engine.wait(30) == 0
     assert marker.read_text().split() == ["start", "end"]
     assert "database is locked" not in engine.output()

@@ -190,13 +190,14 @@ class TestOptions:
         body = json.loads(response.text)
         assert body["status"] == "failed"
         assert body["checks"] == [
-            {"name": "process", "ok": True, "reason": "", "excluded": False},
-            {"name": "shutdown", "ok": True, "reason": "", "excluded": False},
+            {"name": "process", "ok": True, "reason": "", "excluded": False, "checked": True},
+            {"name": "shutdown", "ok": True, "reason": "", "excluded": False, "checked": True},
             {
                 "name": "db",
                 "ok": False,
                 "reason": "database refused the connection",
                 "excluded": False,
+                "checked": True,
             },
         ]
         ok = await app.client.get("/healthz", headers={"Accept": "application/json"})

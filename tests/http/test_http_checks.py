@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from bots_runtime.core.spec import CheckFailedError, CheckSpec
+from bots_runtime.core.spec import CheckFailedError, CheckSkippedError, CheckSpec
 from bots_runtime.web.checks import DURATION_BUCKETS, CheckRunner
 from bots_runtime.web.probes import (
     CallableProbe,
@@ -298,6 +298,20 @@ class TestRunner:
         assert 0.2 <= result.duration < 0.5
         assert runner.durations["slow"].counts[DURATION_BUCKETS.index(0.25)] == 1
 
+    async def test_skipped_is_not_checked(self) -> None:
+        """A probe that cannot tell (CheckSkippedError) is recorded as not checked: no
+        failure counted, ok for the verdict, checked false, its reason kept."""
+
+        async def cannot_tell() -> str:
+            raise CheckSkippedError("no driver for mysql in /usr/bin/python3")
+
+        spec = CheckSpec("db", CallableProbe(cannot_tell))
+        runner = CheckRunner([spec])
+        result = await runner.run_once(spec)
+        assert (result.ok, result.checked) == (True, False)
+        assert result.detail == "no driver for mysql in /usr/bin/python3"
+        assert runner.failures_total == {"db": 0}
+
     async def test_unexpected_exception_is_failure(self) -> None:
         """Any exception from a probe is a failed result with its message, on one line."""
 
@@ -405,3 +419,35 @@ class TestHttps:
         """A certificate for another name fails the check instead of being trusted."""
         with pytest.raises(CheckFailedError, match="certificate verify failed"):
             await HttpProbe(f"https://127.0.0.1:{tls_web}/200")()
+
+
+class TestDatabaseProbe:
+    """The database check against SQLite for real; a kind without a driver is not checked."""
+
+    async def test_sqlite_answers(self, tmp_path: Path) -> None:
+        """A SQLite file with Bots' mutex table answers, read-only, naming the driver."""
+        import sqlite3  # noqa: PLC0415
+
+        from bots_runtime.bots.database import DatabaseProbe  # noqa: PLC0415
+        from bots_runtime.bots.environment import Database  # noqa: PLC0415
+
+        path = tmp_path / "botsdb"
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE mutex (mutexk integer)")
+        probe = DatabaseProbe(Database("django.db.backends.sqlite3", str(path)))
+        assert await probe() == f"sqlite {path} answers through sqlite3 (no engine lock)"
+
+    async def test_missing_driver_is_not_checked(self) -> None:
+        """No importable driver for the server's kind: CheckSkippedError naming the package
+        and this interpreter, never a pass; the password is not in it."""
+        from bots_runtime.bots.database import DatabaseProbe  # noqa: PLC0415
+        from bots_runtime.bots.environment import Database  # noqa: PLC0415
+
+        database = Database(
+            "django.db.backends.mysql", "botsdb", "db.example", "3306", "bots", "s3cret"
+        )
+        probe = DatabaseProbe(database, drivers=("bots_runtime_no_such_driver",))
+        with pytest.raises(CheckSkippedError, match=r"no driver for mysql") as err:
+            await probe()
+        assert "mysql bots@db.example:3306/botsdb" in str(err.value)
+        assert "s3cret" not in str(err.value)

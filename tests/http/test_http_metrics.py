@@ -19,7 +19,7 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from bots_runtime.core.exit_codes import ExitStatus
-from bots_runtime.core.spec import CheckFailedError, CheckSpec
+from bots_runtime.core.spec import CheckFailedError, CheckSkippedError, CheckSpec
 from bots_runtime.core.state import Board, Phase, Snapshot
 from bots_runtime.web.checks import CheckRunner
 from bots_runtime.web.metrics import build_registry
@@ -80,6 +80,15 @@ class TestValues:
         assert value(two, "bots_runtime_child_state", state="fatal") == 1
         assert value(two, "bots_runtime_build_info", version="1", service="a") is None
 
+    def test_build_info_carries_the_specs_info(self) -> None:
+        """What the spec says runs (e.g. the Bots version) becomes labels of build_info."""
+        info = {"bots_version": "4.0.0a3", "bots_generation": "4"}
+        registry = build_registry(
+            board_in(Phase.RUNNING), CheckRunner(()), version="1", service="engine", info=info
+        )
+        labels = {"version": "1", "service": "engine", **info}
+        assert value(registry, "bots_runtime_build_info", **labels) == 1
+
     def test_state_set_follows_snapshot(self) -> None:
         """Exactly one phase is 1, and it follows each published snapshot."""
         board = Board(Snapshot(service="svc"))
@@ -137,6 +146,21 @@ class TestValues:
         assert value(registry, "bots_runtime_log_bytes_total", stream="stderr") == 1234
         assert value(registry, "bots_runtime_log_lines_split_total", stream="stdout") == 1
         assert value(registry, "bots_runtime_orphans_reaped_total") == 5
+
+    @pytest.mark.anyio
+    async def test_not_checked_is_not_a_pass(self) -> None:
+        """A check that could not tell: status 0 (not checked), no failure counted, ready."""
+
+        async def cannot_tell() -> str:
+            raise CheckSkippedError("no driver")
+
+        spec = CheckSpec("db", CallableProbe(cannot_tell))
+        runner = CheckRunner((spec,))
+        registry = build_registry(board_in(Phase.RUNNING), runner, version="t", service="svc")
+        await runner.run_once(spec)
+        assert value(registry, "bots_runtime_check_status", check="db") == 0
+        assert value(registry, "bots_runtime_check_failures_total", check="db") == 0
+        assert value(registry, "bots_runtime_ready") == 1
 
     @pytest.mark.anyio
     async def test_check_metrics(self) -> None:

@@ -1,9 +1,14 @@
 """Each stage of the graceful stop, with real processes and real deadlines."""
 
+import json
 import signal
+import subprocess
 import time
 
 from tests.support import (
+    CHILD,
+    PYTHON,
+    ROOT,
     ChildCmd,
     RuntimeFactory,
     RuntimeProcess,
@@ -192,3 +197,63 @@ def test_stop_while_waiting_for_leftovers_keeps_the_childs_code(
     rt.wait_event("waiting for leftover processes")
     rt.signal(signal.SIGTERM)
     assert rt.wait(20) == 3
+
+
+REST_SCRIPT = """
+import os, signal, sys
+from bots_runtime.supervision.runtime import supervise
+from bots_runtime.core.spec import ServiceSpec, StopPlan, StopStep, StopTarget
+
+spec = ServiceSpec(
+    name="server",
+    argv=(sys.executable, sys.argv[1], "--grandchild", "--grandchild-wait", "--stop-on", "INT"),
+    env=dict(os.environ),
+    stop=StopPlan(
+        steps=(
+            StopStep(0.0, signal.SIGINT, target=StopTarget.CHILD),
+            StopStep(
+                float(sys.argv[2]), signal.SIGINT, before_deadline=True, target=StopTarget.REST
+            ),
+        ),
+        timeout=float(sys.argv[3]),
+        to_group=False,
+    ),
+)
+sys.exit(supervise(spec))
+"""
+
+
+def test_rest_of_group_is_signalled_while_the_child_waits_for_it() -> None:
+    """1. A server (the child) waits for its worker (a grandchild in its group) when stopped,
+       as Bots 4.0's webserver waits for a GUI engine run.
+    2. SIGTERM: SIGINT to the child alone at 0 s; the worker keeps running.
+    3. 1 s before the 4 s deadline, SIGINT to the rest of the group: the worker ends, the
+       child exits on its own, before any SIGKILL, and got exactly one SIGINT itself.
+    """
+    proc = subprocess.Popen(
+        [PYTHON, "-c", REST_SCRIPT, str(CHILD), "1", "4"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    for line in proc.stdout:
+        lines.append(line)
+        if '"ready ' in line:
+            break
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    took = time.monotonic() - sent
+    text = "".join(lines) + out
+    events = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    said = [e["event"] for e in events if e.get("logger") == "child"]
+    steps = [e for e in events if e["event"] == "stop signal sent"]
+    assert proc.returncode == 0, text + err
+    assert 2.5 < took < 3.9, text
+    assert said.count(f"signal {int(signal.SIGINT)}") == 1, said
+    assert f"grandchild ended {int(signal.SIGINT)}" in said, said
+    assert [(e["target"], e["at"]) for e in steps] == [("child", 0.0), ("rest", 3.0)]
+    assert not [e for e in events if e["event"] == "killing"]

@@ -114,7 +114,8 @@ def test_engine_cronjob_schedule(rendered: dict[str, list[kube.Obj]]) -> None:
         if rule["action"] == "FailJob"
         for code in rule["onExitCodes"]["values"]
     }
-    assert {2, 75} <= fail_codes  # run had errors; engine lock held
+    # run had errors; engine lock held; Bots 4.0's engine stopped by SIGINT (its clean stop)
+    assert {2, 75, 130} <= fail_codes
 
 
 def test_volume_is_shared(rendered: dict[str, list[kube.Obj]]) -> None:

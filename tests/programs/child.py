@@ -53,6 +53,9 @@ def main() -> int:
     parser.add_argument("--grandchild", action="store_true", help="start a grandchild in group")
     parser.add_argument("--grandchild-ignore", default="", help="signals it ignores")
     parser.add_argument("--grandchild-sleep", type=float, default=60.0)
+    parser.add_argument(
+        "--grandchild-wait", action="store_true", help="on stop, wait for the grandchild first"
+    )
     parser.add_argument("--flood", type=int, default=0, help="write N lines of --size bytes")
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--then-exit", type=int, default=None, help="exit after flood/orphans")
@@ -77,8 +80,9 @@ def main() -> int:
         else:
             signal.signal(sig, handler)
 
+    grandchild = None
     if args.grandchild:
-        pid = os.fork()
+        pid = grandchild = os.fork()
         if pid == 0:
             for sig in CATCHABLE:
                 signal.signal(sig, signal.SIG_DFL)
@@ -118,6 +122,10 @@ def main() -> int:
     deadline = time.monotonic() + args.sleep
     while not stopping and time.monotonic() < deadline:
         time.sleep(0.01)
+    if stopping and args.grandchild_wait and grandchild is not None:
+        say("waiting for the grandchild")
+        _, status = os.waitpid(grandchild, 0)
+        say(f"grandchild ended {status}")
     if stopping and args.stop_delay:
         say(f"stopping in {args.stop_delay}")
         end = time.monotonic() + args.stop_delay

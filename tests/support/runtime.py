@@ -40,6 +40,7 @@ class RuntimeProcess:
 
     `env` is added to our own environment (minus `BOTS_RUNTIME_*`), or used as it is with
     `inherit_env=False`, which the Bots tests do to start from a user's bare environment.
+    `python` runs the runtime (the Bots tests use the interpreter of the Bots under test).
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class RuntimeProcess:
         inherit_env: bool = True,
         health: bool = False,
         prefix: tuple[str, ...] = (),
+        python: str = PYTHON,
         **popen: Any,
     ) -> None:
         if inherit_env:
@@ -62,7 +64,7 @@ class RuntimeProcess:
         head = ["--host", "127.0.0.1", "--port", "auto", "--port-file", str(self.port_file)]
         self.args = args
         self.started = time.monotonic()
-        self.argv = [*prefix, PYTHON, "-m", "bots_runtime", *(head if health else []), *args]
+        self.argv = [*prefix, python, "-m", "bots_runtime", *(head if health else []), *args]
         self.proc = subprocess.Popen(
             self.argv,
             stdout=subprocess.PIPE,

@@ -38,6 +38,15 @@ def test_describe_uses_service_meanings_and_oom_hint() -> None:
     assert "out of memory" in ExitStatus(signal=signal.SIGKILL).describe()
 
 
+def test_describe_explains_a_signal_death_by_its_shell_code() -> None:
+    """Bots 4.0's engine dies of its SIGINT on purpose: 130's meaning follows the signal."""
+    meanings = {130: "stopped by SIGINT: the rest of the run was skipped"}
+    assert ExitStatus(signal=signal.SIGINT).describe(meanings) == (
+        "killed by SIGINT: stopped by SIGINT: the rest of the run was skipped"
+    )
+    assert ExitStatus(signal=signal.SIGTERM).describe(meanings) == "killed by SIGTERM"
+
+
 def test_runtime_codes_are_outside_the_signal_range_and_in_help() -> None:
     """The runtime's own codes never look like "killed by a signal" and --help lists each."""
     text = config.help_text("test")

@@ -191,6 +191,23 @@ class TestReadiness:
         )
         assert "[-]db failed: cannot connect to db:5432: refused" in verdict.render(verbose=True)
 
+    def test_not_checked_is_its_own_state(self) -> None:
+        """A check that could not tell (no driver) does not fail readiness, and is never
+        shown as ok: `[?]db not checked: reason`."""
+        unchecked = dataclasses.replace(passed(), detail="no driver for mysql", checked=False)
+        verdict = health.evaluate(
+            "readyz",
+            snap(Phase.RUNNING),
+            {**ALL_PASS, "db": unchecked},
+            SPECS,
+            now=100.0,
+            liveness_threshold=THRESHOLD,
+        )
+        assert verdict.ok
+        text = verdict.render(verbose=True)
+        assert "[?]db not checked: no driver for mysql" in text
+        assert "[+]db ok" not in text
+
 
 class TestSelection:
     def test_exclude_leaves_checks_out(self) -> None:

@@ -30,8 +30,9 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {
         {"anyio", "prometheus_client", "psycopg2", "psycopg", "MySQLdb"},
     ),
 }
-#: The programs run in Bots' own interpreter import Bots' Django, and nothing of ours.
-SCRIPTS = ({""}, {"django", "bots"})
+#: The programs run in Bots' own interpreter import Bots' Django, each other, nothing of ours.
+SCRIPT_NAMES = {p.stem for p in (PACKAGE / "bots" / "scripts").glob("*.py")} - {"__init__"}
+SCRIPTS = ({""}, {"django", "bots", *SCRIPT_NAMES})
 
 
 def module_name(path: Path) -> str:

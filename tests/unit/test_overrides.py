@@ -6,7 +6,7 @@ from bots_runtime import cli, config, overrides
 from bots_runtime.config import parse
 from bots_runtime.core import spec as spec_mod
 from bots_runtime.core.childenv import child_env
-from bots_runtime.core.spec import RestartPolicy, ServiceSpec, StopPlan, StopStep
+from bots_runtime.core.spec import RestartPolicy, ServiceSpec, StopPlan, StopStep, StopTarget
 
 
 def defaults(stop: StopPlan) -> ServiceSpec:
@@ -48,6 +48,41 @@ def test_step_counted_from_the_deadline_moves_with_the_timeout() -> None:
         cfg = parse(["--stop-timeout", timeout, "x"], {}).config
         plan = overrides.apply(defaults(default), cfg).stop
         assert plan.schedule() == [(expected, signal.SIGINT)]
+
+
+def test_timeline_names_each_steps_target() -> None:
+    """A step without a target follows `to_group`; its own target wins; repeats keep it."""
+    plan = StopPlan(
+        steps=(
+            StopStep(0.0, signal.SIGINT),
+            StopStep(5.0, signal.SIGINT, before_deadline=True, target=StopTarget.REST),
+            StopStep(1.0, signal.SIGTERM, repeat=5.0, target=StopTarget.GROUP),
+        ),
+        timeout=12.0,
+        to_group=False,
+    )
+    assert plan.timeline() == [
+        (0.0, signal.SIGINT, StopTarget.CHILD),
+        (1.0, signal.SIGTERM, StopTarget.GROUP),
+        (6.0, signal.SIGTERM, StopTarget.GROUP),
+        (7.0, signal.SIGINT, StopTarget.REST),
+        (11.0, signal.SIGTERM, StopTarget.GROUP),
+    ]
+    assert plan.schedule() == [(at, sig) for at, sig, _ in plan.timeline()]
+
+
+def test_single_child_signals_the_child_alone() -> None:
+    """--single-child: every step goes to the child; steps aimed at the rest of the group go."""
+    default = StopPlan(
+        steps=(
+            StopStep(0.0, signal.SIGINT, target=StopTarget.GROUP),
+            StopStep(5.0, signal.SIGINT, before_deadline=True, target=StopTarget.REST),
+        ),
+        timeout=20.0,
+    )
+    cfg = parse(["--single-child", "true", "x"], {}).config
+    plan = overrides.apply(defaults(default), cfg).stop
+    assert plan.timeline() == [(0.0, signal.SIGINT, StopTarget.CHILD)]
 
 
 def test_restart_codes_and_rewrites_are_applied() -> None:

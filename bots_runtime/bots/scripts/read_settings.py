@@ -1,31 +1,44 @@
-"""Evaluate a Bots settings.py and print its BOTSSYS_PATH, database and TIME_ZONE as JSON.
+"""Evaluate a Bots settings.py; print the Bots version, botssys, database and TIME_ZONE.
 
-Usage: python read_settings.py SETTINGS_PY. Only plain strings come back, never objects.
+Usage: python read_settings.py SETTINGS_PY [MODULE,MODULE...]. The modules are database
+drivers; for each, whether this interpreter could import it (found, not imported). Only plain
+strings come back, never objects.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import runpy
 import sys
 
+from find_bots import bots_version  # type: ignore[import-not-found]  # sibling, on sys.path
+
 KEYS = ("ENGINE", "NAME", "HOST", "PORT", "USER", "PASSWORD")
 DJANGO_DEFAULT_ZONE = "America/Chicago"
+#: settings.py's name for the botssys folder: Bots 3.3.1's template, Bots 4.0's.
+BOTSSYS_NAMES = ("BOTSSYS_PATH", "BOTSSYS")
 
 
-def main(path: str) -> None:
+def main(path: str, drivers: list[str]) -> None:
     """Run settings.py as Django would import it and print what bots-runtime needs."""
     values = runpy.run_path(path)
     databases = values.get("DATABASES") or {}
     default = dict(databases.get("default") or {})
+    botssys = {name: values[name] for name in BOTSSYS_NAMES if isinstance(values.get(name), str)}
     out = {
-        "botssys_path": values.get("BOTSSYS_PATH"),
+        "bots_version": bots_version(),
+        "botssys": botssys,
         "db": {key: str(default.get(key) or "") for key in KEYS},
         # Django's own default when the name is missing; None means the system's zone.
         "time_zone": values.get("TIME_ZONE", DJANGO_DEFAULT_ZONE) or "",
+        "drivers": {name: importlib.util.find_spec(name) is not None for name in drivers},
     }
     sys.stdout.write(json.dumps(out))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(
+        sys.argv[1],
+        [name for name in (sys.argv[2] if len(sys.argv) > 2 else "").split(",") if name],
+    )
