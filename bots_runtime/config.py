@@ -17,7 +17,7 @@ from bots_runtime.core import exit_codes
 from bots_runtime.core.childenv import ENV_PREFIX
 from bots_runtime.core.errors import SettingError
 from bots_runtime.core.health import ENDPOINTS
-from bots_runtime.core.options import LOG_LEVELS, ChildLogs, LogFormat, RuntimeOptions
+from bots_runtime.core.options import LOG_LEVELS, ChildLogs, FullOutput, LogFormat, RuntimeOptions
 from bots_runtime.core.spec import RestartPolicy
 
 if TYPE_CHECKING:
@@ -260,6 +260,14 @@ SETTINGS: tuple[Setting, ...] = (
         shown_default="wrap",
     ),
     Setting(
+        "child_logs_full",
+        _choice(tuple(f.value for f in FullOutput)),
+        "child lines while our stdout is not read: block (the child waits, nothing is lost) "
+        "or drop (counted)",
+        "POLICY",
+        shown_default="block",
+    ),
+    Setting(
         "host", _text, "address of the health and metrics server", "ADDR", shown_default="0.0.0.0"
     ),
     Setting(
@@ -329,6 +337,7 @@ class RuntimeConfig:
     log_format: LogFormat = LogFormat.AUTO
     log_level: str = "info"
     child_logs: ChildLogs = ChildLogs.WRAP
+    child_logs_full: FullOutput = FullOutput.BLOCK
     host: str = "0.0.0.0"
     port: int = DEFAULT_PORT
     port_file: str | None = None
@@ -353,6 +362,7 @@ class RuntimeConfig:
             log_format=self.log_format,
             log_level=self.log_level,
             child_logs=self.child_logs,
+            child_logs_full=self.child_logs_full,
         )
 
 
@@ -437,6 +447,8 @@ def _build(values: dict[str, Any]) -> RuntimeConfig:
         kwargs["log_format"] = LogFormat(kwargs["log_format"])
     if "child_logs" in kwargs:
         kwargs["child_logs"] = ChildLogs(kwargs["child_logs"])
+    if "child_logs_full" in kwargs:
+        kwargs["child_logs_full"] = FullOutput(kwargs["child_logs_full"])
     known = {f.name for f in fields(RuntimeConfig)}
     return RuntimeConfig(**{k: v for k, v in kwargs.items() if k in known})
 

@@ -37,6 +37,7 @@ SETTING_USES: Mapping[str, str] = {
     "log_format": "runtime",
     "log_level": "runtime",
     "child_logs": "runtime",
+    "child_logs_full": "runtime",
     "host": "runtime",
     "port": "runtime",
     "port_file": "runtime",

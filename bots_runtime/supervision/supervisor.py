@@ -16,7 +16,7 @@ import anyio
 
 from bots_runtime.core import exit_codes, state
 from bots_runtime.core.exit_codes import signal_name
-from bots_runtime.core.options import ChildLogs
+from bots_runtime.core.options import ChildLogs, FullOutput
 from bots_runtime.process import spawn as spawn_mod
 from bots_runtime.process.tree import ChildTree
 from bots_runtime.supervision.relay import RelayPair
@@ -52,6 +52,7 @@ class Supervisor:
         *,
         first: Child | None = None,
         child_logs: ChildLogs = ChildLogs.WRAP,
+        child_logs_full: FullOutput = FullOutput.BLOCK,
         console: bool = False,
     ) -> None:
         self._spec = spec
@@ -61,6 +62,7 @@ class Supervisor:
         self._log = log
         self._first = first
         self._child_logs = child_logs
+        self._child_logs_full = child_logs_full
         self._console = console
         self._tree = ChildTree(to_group=spec.stop.to_group, rewrite=spec.signal_rewrite)
         self._stop = StopSequence(spec.stop, self._tree, reaper, log)
@@ -188,6 +190,8 @@ class Supervisor:
             self._board.counters,
             mode=self._child_logs,
             console=self._console,
+            full=self._child_logs_full,
+            stopping=self._stopping,
         )
         relays.start(self._tg)
         self._relays.append(relays)
