@@ -71,6 +71,7 @@ def describe(spec: ServiceSpec) -> str:
             f"leftover processes: {stop.leftover_signal.name} {stop.leftover_margin:g}s before"
             " the deadline, then SIGKILL"
         ),
+        _describe_abort(stop),
         f"budget (drain + stop): {stop.budget:g}s",
     ]
     if spec.lock_path:
@@ -84,6 +85,16 @@ def describe(spec: ServiceSpec) -> str:
     )
     lines.extend(f"port: {name} {port}" for name, port in sorted(spec.ports.items()))
     return "\n".join(lines)
+
+
+def _describe_abort(stop: spec_mod.StopPlan) -> str:
+    if stop.abort_signal is None:
+        return "second stop signal: SIGKILL to everything at once"
+    repeat = f" (again every {stop.abort_repeat:g}s)" if stop.abort_repeat else ""
+    return (
+        f"second stop signal: {stop.abort_signal.name} at once{repeat}, SIGKILL"
+        f" {stop.abort_timeout:g}s later at most; third: SIGKILL at once"
+    )
 
 
 def _check(invocation: Invocation) -> int:

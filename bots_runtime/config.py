@@ -54,6 +54,17 @@ def parse_signal(text: str) -> signal.Signals:
     return sig
 
 
+def parse_abort_signal(text: str) -> int:
+    """A signal as for `--stop-signal`, or `none` (0): the second stop signal then kills."""
+    if text.strip().lower() == "none":
+        return 0
+    try:
+        return int(parse_signal(text))
+    except ValueError:
+        msg = "expected a signal name or number such as INT, or none"
+        raise ValueError(msg) from None
+
+
 def _seconds(minimum: float = 0.0, *, strict: bool = False) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
@@ -194,6 +205,14 @@ SETTINGS: tuple[Setting, ...] = (
         shown_default="off",
     ),
     Setting(
+        "abort_signal",
+        parse_abort_signal,
+        "signal a second stop signal sends at once (SIGKILL 5 s later, or on a third); "
+        "none: the second stop signal kills",
+        "SIG",
+        shown_default="none; Bots services: INT",
+    ),
+    Setting(
         "drain_delay",
         _seconds(),
         "seconds /readyz fails before the child is signalled",
@@ -327,6 +346,7 @@ class RuntimeConfig:
     stop_signal: signal.Signals | None = None
     stop_timeout: float | None = None
     stop_repeat: float | None = None
+    abort_signal: int | None = None
     drain_delay: float | None = None
     signal_rewrite: Mapping[int, int] = field(default_factory=dict)
     restart: str | None = None

@@ -26,6 +26,7 @@ SETTING_USES: Mapping[str, str] = {
     "stop_signal": "spec",
     "stop_timeout": "spec",
     "stop_repeat": "spec",
+    "abort_signal": "spec",
     "drain_delay": "spec",
     "signal_rewrite": "spec",
     "restart": "spec",
@@ -60,11 +61,12 @@ def apply(spec: ServiceSpec, config: RuntimeConfig) -> ServiceSpec:
 
 
 def _stop(plan: StopPlan, config: RuntimeConfig) -> StopPlan:
-    """`--stop-timeout`, `--drain-delay`, `--stop-signal/--stop-repeat`, `--single-child`.
+    """The stop settings: timeout, drain delay, stop signal and repeat, single child, abort.
 
     Steps that count back from the deadline move with a new timeout. An explicit stop signal
     or repeat replaces the service's steps with one step at 0 s, so what the user typed is
-    exactly what happens.
+    exactly what happens. `--abort-signal none` takes a service's abort away (the second
+    stop signal then kills).
     """
     if config.stop_timeout is not None:
         plan = replace(plan, timeout=config.stop_timeout)
@@ -76,6 +78,9 @@ def _stop(plan: StopPlan, config: RuntimeConfig) -> StopPlan:
         plan = replace(plan, steps=(StopStep(at=0.0, signal=sig, repeat=config.stop_repeat),))
     if config.single_child:
         plan = replace(plan, to_group=False)
+    if config.abort_signal is not None:
+        abort = signal.Signals(config.abort_signal) if config.abort_signal else None
+        plan = replace(plan, abort_signal=abort)
     return plan
 
 

@@ -70,6 +70,7 @@ RULES: Mapping[str, ServiceRules] = {
             drain_delay=5.0,
             to_group=False,
             leftover_signal=signal.SIGINT,
+            abort_signal=signal.SIGINT,
         ),
         restart=RestartSpec(policy=RestartPolicy.ON_FAILURE),
     ),
@@ -79,22 +80,28 @@ RULES: Mapping[str, ServiceRules] = {
             steps=(StopStep(0.0, signal.SIGINT), StopStep(2.0, signal.SIGINT)),
             timeout=10.0,
             leftover_signal=signal.SIGINT,
+            abort_signal=signal.SIGINT,
         ),
         restart=RestartSpec(policy=RestartPolicy.ON_FAILURE),
     ),
     "dirmonitor": ServiceRules(
         stop=StopPlan(
-            steps=(StopStep(0.0, signal.SIGINT),), timeout=10.0, leftover_signal=signal.SIGINT
+            steps=(StopStep(0.0, signal.SIGINT),),
+            timeout=10.0,
+            leftover_signal=signal.SIGINT,
+            abort_signal=signal.SIGINT,
         ),
         restart=RestartSpec(policy=RestartPolicy.ON_FAILURE),
     ),
     # Let the run finish until 5 s before the deadline, then SIGINT every 2 s: one SIGINT only
     # aborts the route step that is running, and anything but SIGINT leaves the `mutex` row.
+    # Every Bots service's abort (a second stop signal) is SIGINT at once, then every 2 s.
     "engine": ServiceRules(
         stop=StopPlan(
             steps=(StopStep(5.0, signal.SIGINT, repeat=2.0, before_deadline=True),),
             timeout=25.0,
             leftover_signal=signal.SIGINT,
+            abort_signal=signal.SIGINT,
         ),
         restart=RestartSpec(policy=RestartPolicy.NEVER),
         exit_meanings={

@@ -90,10 +90,18 @@ class Supervisor:
         self._log.debug("signal forwarded", signal=signal_name(sent), received=signal_name(signum))
 
     def request_stop(self, signum: int) -> None:
-        """First stop signal: the graceful stop. Any further one: kill everything now."""
+        """First stop signal: the graceful stop. Further ones: the plan's abort, then a kill.
+
+        Once the service is done for good (the runtime is running its after-run hooks and
+        exiting), a stop signal changes nothing: the exit code and the hooks stand.
+        """
+        if self._finished:
+            self._log.debug(
+                "stop signal after the end of the run: ignored", signal=signal_name(signum)
+            )
+            return
         if self._stop.began:
-            self._log.warning("second stop signal: killing now", signal=signal_name(signum))
-            self._stop.force()
+            self._stop.escalate(signum)
             return
         in_backoff = self._board.snapshot.phase is state.Phase.BACKOFF
         self._board.publish(state.stop_began(self._board.snapshot, anyio.current_time()))
