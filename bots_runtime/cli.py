@@ -8,6 +8,7 @@ milliseconds instead of after the ~240 ms those imports cost.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import sys
 from typing import TYPE_CHECKING, NoReturn
@@ -147,14 +148,21 @@ def _supervise(invocation: Invocation, *, fast_exit: bool) -> int:
 
     from bots_runtime.supervision import runtime  # noqa: PLC0415
 
-    code = anyio.run(runtime.serve, launch, backend="asyncio")
-    if fast_exit:
-        # The child and everything it left are gone and our output is written: skip the
-        # interpreter's teardown of the HTTP stack, which would add tens of milliseconds.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
+    serve = functools.partial(runtime.serve, exit_process=_exit_now if fast_exit else None)
+    return anyio.run(serve, launch, backend="asyncio")
+
+
+def _exit_now(code: int) -> NoReturn:
+    """The end, from inside the runtime's signal receiver.
+
+    The child and everything it left are gone and our output is written. Exiting here
+    leaves no moment in which a signal would get its default action (and the process 143
+    instead of the child's code), and it skips the interpreter's teardown of the HTTP
+    stack, which would add tens of milliseconds.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _dispatch(invocation: Invocation, *, fast_exit: bool) -> int:

@@ -29,6 +29,7 @@ from bots_runtime.supervision.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
+    from typing import NoReturn
 
     from structlog.typing import FilteringBoundLogger
 
@@ -37,15 +38,33 @@ if TYPE_CHECKING:
     from bots_runtime.web.server import HttpServer
 
 
-async def serve(launch: Launch, outputs: Outputs | None = None) -> int:
-    """Run a prepared launch to the end inside the current event loop."""
-    outputs = outputs or Outputs()
+#: At exit, how long our output may take to write what is still queued; then it is dropped.
+FLUSH_TIMEOUT = 1.0
+
+
+async def serve(
+    launch: Launch,
+    outputs: Outputs | None = None,
+    *,
+    exit_process: Callable[[int], NoReturn] | None = None,
+) -> int:
+    """Run a prepared launch to the end inside the current event loop.
+
+    Signals stay caught until the very end: the after-run hooks, the last event and the
+    flush of our output all happen inside the signal receiver, so a signal after the child's
+    exit can neither change the exit code nor skip a hook. `exit_process` (the CLI's) ends
+    the process right there, still inside the receiver: once it closes, a signal would get
+    its default action (143 instead of the child's code). Without it, signals after the
+    return are the caller's.
+    """
     options = launch.options
     spec = launch.spec
+    board = Board(Snapshot(service=spec.name))
+    outputs = outputs or Outputs(flows=board.counters.outputs)
     isatty = os.isatty(outputs.stdout.fd)
     logs.configure(outputs.stdout, options.log_format, options.log_level, isatty)
     log = logs.get_logger(service=spec.name)
-    board = Board(Snapshot(service=spec.name))
+    _report_drops(outputs, log)
 
     reaper = Reaper(board.counters, lambda pid, status: _log_orphan(log, pid, status))
     reaper.watch(launch.child.pid)
@@ -62,6 +81,7 @@ async def serve(launch: Launch, outputs: Outputs | None = None) -> int:
         log,
         first=launch.child,
         child_logs=options.child_logs,
+        child_logs_full=options.child_logs_full,
         console=logs.use_console(options.log_format, isatty),
     )
     dispatch = _router(reaper, supervisor)
@@ -76,8 +96,8 @@ async def serve(launch: Launch, outputs: Outputs | None = None) -> int:
         async for signum in receiver:
             dispatch(signum)
 
+    caught = cast("tuple[signal.Signals, ...]", signals.caught_signals())
     async with anyio.create_task_group() as tg:
-        caught = cast("tuple[signal.Signals, ...]", signals.caught_signals())
         with anyio.open_signal_receiver(*caught) as receiver:
             tg.start_soon(signal_loop, receiver)
             server = None
@@ -86,12 +106,38 @@ async def serve(launch: Launch, outputs: Outputs | None = None) -> int:
             code = await supervisor.run()
             if server is not None:
                 await server.close()
+            await _after_run(spec, board.snapshot, code, log)
+            log.info("runtime exiting", code=code)
+            if launch.lock is not None:
+                launch.lock.release()
+            await _flush(outputs)
+            if exit_process is not None:
+                exit_process(code)
             tg.cancel_scope.cancel()
-    await _after_run(spec, board.snapshot, code, log)
-    log.info("runtime exiting", code=code)
-    if launch.lock is not None:
-        launch.lock.release()
     return code
+
+
+def _report_drops(outputs: Outputs, log: FilteringBoundLogger) -> None:
+    """Once a stalled output flows again, say what was dropped while it was stalled."""
+    for name, output in (("stdout", outputs.stdout), ("stderr", outputs.stderr)):
+
+        def report(events: int, lines: int, name: str = name) -> None:
+            log.warning(
+                "output was stalled: dropped",
+                output=name,
+                runtime_events=events,
+                child_lines=lines,
+            )
+
+        output.on_resume = report
+
+
+async def _flush(outputs: Outputs) -> None:
+    """Write what is queued, for at most `FLUSH_TIMEOUT`; a stalled reader costs only that."""
+    if outputs.drained():
+        outputs.close(0.0)
+    else:
+        await anyio.to_thread.run_sync(outputs.close, FLUSH_TIMEOUT, abandon_on_cancel=True)
 
 
 def _log_orphan(log: FilteringBoundLogger, pid: int, status: ExitStatus) -> None:
