@@ -95,11 +95,15 @@ class BotsDir:
         with contextlib.closing(sqlite3.connect(self.db)) as db:
             return int(db.execute("SELECT COUNT(*) FROM mutex").fetchone()[0])
 
-    def add_sleep_route(self, name: str, seconds: float, parts: int = 1) -> Path:
+    def add_sleep_route(
+        self, name: str, seconds: float, parts: int = 1, cleanup: float = 0.0
+    ) -> Path:
         """An active route of `parts` parts whose routescript sleeps; returns its marker file.
 
         The script appends `start`, then `end` (or `interrupted` on KeyboardInterrupt) to the
-        marker, so a test can tell how far each part got.
+        marker, so a test can tell how far each part got. With `cleanup`, the script takes
+        that long to clean up after the interrupt (then appends `cleaned`), like a route
+        that closes its connections.
         """
         marker = self.root / f"{name}.marker"
         script = self.usersys / "routescripts" / f"{name}.py"
@@ -115,7 +119,8 @@ class BotsDir:
             f"        time.sleep({seconds!r})\n"
             "    except KeyboardInterrupt:\n"
             "        _note('interrupted')\n"
-            "        raise\n"
+            + (f"        time.sleep({cleanup!r})\n        _note('cleaned')\n" if cleanup else "")
+            + "        raise\n"
             "    _note('end')\n",
             encoding="utf-8",
         )
