@@ -317,3 +317,11 @@ class TestCheckNormalises:
         )
         assert done.returncode == 0, done.stderr
         assert f"command: {VENV_BIN}/bots-engine -c{bots_dir.config}\n" in done.stdout
+
+
+def test_every_service_aborts_with_sigint() -> None:
+    """A second stop signal sends SIGINT, the one signal every Bots program cleans up on."""
+    rules = catalogue.RULES
+    assert {name: rule.stop.abort_signal for name, rule in rules.items()} == dict.fromkeys(
+        rules, signal.SIGINT
+    )
