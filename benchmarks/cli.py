@@ -1,5 +1,7 @@
-"""`python -m benchmarks run [--smoke] [--reps N] [--only NAMES] [--bench NAMES] [--out DIR]`
-and `python -m benchmarks report RESULTS.json [--out DIR]` (redraw tables, chart and page).
+"""`python -m benchmarks run [--smoke] [--reps N] [--only NAMES] [--bench NAMES] [--out DIR]`,
+`python -m benchmarks faults [--smoke] [--runs N] [--only TEXT] [--image TAG] [--out DIR]`
+(the fault matrix) and `python -m benchmarks report RESULTS.json [--out DIR]` (redraw tables,
+chart and page).
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         help="also run the bots_runtime package under DIR as row bots-runtime-alt (A/B)",
     )
+    faults = sub.add_parser("faults", help="the fault matrix: every fault 20 times, one table")
+    faults.add_argument("--smoke", action="store_true", help="each fault once, small sizes (CI)")
+    faults.add_argument("--runs", type=int, help="runs per fault (full default 20)")
+    faults.add_argument(
+        "--only", type=lambda t: sorted(_names(t)), help="faults whose name has TEXT"
+    )
+    faults.add_argument("--image", help="image for the container fault (default $BOTS_IMAGE)")
+    faults.add_argument("--out", type=Path, help="output dir (default benchmarks/results)")
     rep = sub.add_parser("report", help="rebuild tables, chart and page from a results JSON")
     rep.add_argument("results", type=Path)
     rep.add_argument("--out", type=Path)
@@ -91,6 +101,10 @@ def draw_chart(results: Path, png: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Run the command; exit 0 when every measurement succeeded, 1 when any failed."""
     args = parser().parse_args(argv)
+    if args.command == "faults":
+        from benchmarks import matrix  # noqa: PLC0415 - imports the test kit, only when asked
+
+        return matrix.main(args)
     if args.command == "report":
         doc = json.loads(args.results.read_text())
         write(doc, args.out or args.results.parent)

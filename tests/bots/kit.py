@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import http.server
 import io
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,20 +98,27 @@ class BotsDir:
             return int(db.execute("SELECT COUNT(*) FROM mutex").fetchone()[0])
 
     def add_sleep_route(
-        self, name: str, seconds: float, parts: int = 1, cleanup: float = 0.0
+        self,
+        name: str,
+        seconds: float,
+        parts: int = 1,
+        cleanup: float = 0.0,
+        seen_as: Path | None = None,
     ) -> Path:
         """An active route of `parts` parts whose routescript sleeps; returns its marker file.
 
         The script appends `start`, then `end` (or `interrupted` on KeyboardInterrupt) to the
         marker, so a test can tell how far each part got. With `cleanup`, the script takes
         that long to clean up after the interrupt (then appends `cleaned`), like a route
-        that closes its connections.
+        that closes its connections. `seen_as` is this folder as the engine sees it, when
+        that differs (a container's volume).
         """
         marker = self.root / f"{name}.marker"
+        marker_seen = (seen_as or self.root) / f"{name}.marker"
         script = self.usersys / "routescripts" / f"{name}.py"
         script.write_text(
             "import time\n"
-            f"MARKER = {str(marker)!r}\n"
+            f"MARKER = {str(marker_seen)!r}\n"
             "def _note(word):\n"
             "    with open(MARKER, 'a') as handle:\n"
             "        handle.write(word + '\\n')\n"
@@ -163,3 +172,33 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+class SlowGateway(http.server.ThreadingHTTPServer):
+    """A Pushgateway stand-in that holds each push until the test lets it answer."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        self.bodies: list[bytes] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: SlowGateway
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.server.arrived.set()
+        self.server.release.wait(10)
+        self.server.bodies.append(body)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base's name
+        """Quiet."""

@@ -7,7 +7,6 @@ run logs "database is locked" and does crash recovery.
 
 from __future__ import annotations
 
-import http.server
 import os
 import signal
 import threading
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.bots.kit import BotsDir, StartRuntime
+from tests.bots.kit import BotsDir, SlowGateway, StartRuntime
 from tests.bots.test_bots_engine import deactivate_routes, started
 from tests.support import wait_until
 
@@ -74,36 +73,6 @@ def test_third_sigterm_kills_and_the_next_run_recovers(
     assert after.wait(30) == 0, after.output()
     assert "database is locked" in after.output()
     assert bots_dir.mutex_rows() == 0
-
-
-class SlowGateway(http.server.ThreadingHTTPServer):
-    """A Pushgateway stand-in that holds each push until the test lets it answer."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.arrived = threading.Event()
-        self.release = threading.Event()
-        self.bodies: list[bytes] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: SlowGateway
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.server.arrived.set()
-        self.server.release.wait(10)
-        self.server.bodies.append(body)
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base's name
-        """Quiet."""
 
 
 @pytest.fixture(name="gateway")
