@@ -154,6 +154,7 @@ class Relay:
         "_fd",
         "_framer",
         "_full",
+        "_holding",
         "_render",
         "_sink",
         "_stalled",
@@ -182,6 +183,7 @@ class Relay:
         self._full = full
         self._stopping = stopping
         self._stalled = False
+        self._holding = 0
 
     async def run(self) -> None:
         """Relay until EOF (every writer of the pipe has exited), then flush the last line."""
@@ -201,8 +203,32 @@ class Relay:
             last = self._framer.finish()
             if last:
                 await self._emit(last, [], 0)
+        except anyio.get_cancelled_exc_class():
+            self._abandon()
+            raise
         finally:
             os.close(fd)
+
+    def _abandon(self) -> None:
+        """Cancelled before EOF (the pipe outlived the run): count what never got out.
+
+        That is the chunk waiting for room, what the pipe holds right now, and an unfinished
+        last line; all of it is counted as dropped, so nothing is lost uncounted.
+        """
+        count = self._holding
+        self._holding = 0
+        while True:
+            try:
+                data = os.read(self._fd, 1 << 16)
+            except OSError:
+                break
+            if not data:
+                break
+            count += data.count(b"\n")
+        if self._framer.finish():
+            count += 1
+        if count:
+            self._sink.discard(self._stream, count)
 
     async def _emit(self, lines: bytes, pieces: list[bytes], size: int) -> None:
         counters = self._counters
@@ -219,7 +245,9 @@ class Relay:
         if self._sink.offer(payload, stream, count):
             self._stalled = False
             return
+        self._holding = count
         await self._when_full(payload, count)
+        self._holding = 0
 
     async def _when_full(self, payload: bytes, count: int) -> None:
         """The queue has no room: wait (block) or drop, as the policy and the stop say."""
