@@ -281,8 +281,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "child_logs_full",
         _choice(tuple(f.value for f in FullOutput)),
-        "child lines while our stdout is not read: block (the child waits, nothing is lost) "
-        "or drop (counted)",
+        "child lines while our stdout is not read: block (the child waits, nothing is lost; "
+        "during a stop at most 1 s) or drop (counted)",
         "POLICY",
         shown_default="block",
     ),

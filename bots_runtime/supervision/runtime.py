@@ -21,6 +21,7 @@ from bots_runtime.core import signals
 from bots_runtime.core.options import RuntimeOptions
 from bots_runtime.core.spec import RunRecord
 from bots_runtime.core.state import Board, Snapshot
+from bots_runtime.process import spawn
 from bots_runtime.process.launch import Launch, LaunchError, prepare
 from bots_runtime.process.output import Outputs
 from bots_runtime.supervision import logs
@@ -73,6 +74,8 @@ async def serve(
             "orphans cannot be reaped here: not PID 1 and not a subreaper",
             subreaper_setting=options.subreaper,
         )
+    if not launch.pid1 and spawn.setpriv() is None:
+        log.warning("the child would outlive a killed runtime: setpriv (util-linux) not found")
     supervisor = Supervisor(
         spec,
         board,
