@@ -1,7 +1,8 @@
 """`python -m benchmarks run [--smoke] [--reps N] [--only NAMES] [--bench NAMES] [--out DIR]`,
-`python -m benchmarks report RESULTS.json [--out DIR]` (redraw tables, chart and page) and
-`python -m benchmarks edi [--smoke] [--ta N] [--reps N] [--out DIR] [--no-postgres]` (the cost
-of reading EDI outcomes from a grown Bots database).
+`python -m benchmarks faults [--smoke] [--runs N] [--only TEXT] [--image TAG] [--out DIR]`
+(the fault matrix), `python -m benchmarks edi [--smoke] [--ta N] [--reps N] [--out DIR]
+[--no-postgres]` (the cost of reading EDI outcomes from a grown Bots database) and
+`python -m benchmarks report RESULTS.json [--out DIR]` (redraw tables, chart and page).
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         help="also run the bots_runtime package under DIR as row bots-runtime-alt (A/B)",
     )
+    faults = sub.add_parser("faults", help="the fault matrix: every fault 20 times, one table")
+    faults.add_argument("--smoke", action="store_true", help="each fault once, small sizes (CI)")
+    faults.add_argument("--runs", type=int, help="runs per fault (full default 20)")
+    faults.add_argument(
+        "--only", type=lambda t: sorted(_names(t)), help="faults whose name has TEXT"
+    )
+    faults.add_argument("--image", help="image for the container fault (default $BOTS_IMAGE)")
+    faults.add_argument("--out", type=Path, help="output dir (default benchmarks/results)")
     rep = sub.add_parser("report", help="rebuild tables, chart and page from a results JSON")
     rep.add_argument("results", type=Path)
     rep.add_argument("--out", type=Path)
@@ -103,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import edi  # noqa: PLC0415 - needs Bots and bots_runtime.bots
 
         return edi.main(args.smoke, args.ta, args.reps, args.out, postgres=not args.no_postgres)
+    if args.command == "faults":
+        from benchmarks import matrix  # noqa: PLC0415 - imports the test kit, only when asked
+
+        return matrix.main(args)
     if args.command == "report":
         doc = json.loads(args.results.read_text())
         write(doc, args.out or args.results.parent)

@@ -8,6 +8,7 @@ milliseconds instead of after the ~240 ms those imports cost.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import sys
 from typing import TYPE_CHECKING, NoReturn
@@ -74,6 +75,7 @@ def describe(spec: ServiceSpec) -> str:
             f"leftover processes: {stop.leftover_signal.name} {stop.leftover_margin:g}s before"
             " the deadline, then SIGKILL"
         ),
+        _describe_abort(stop),
         f"budget (drain + stop): {stop.budget:g}s",
     ]
     lines.extend(f"before the start: {gate.description}" for gate in spec.start_gates)
@@ -112,6 +114,16 @@ def _targets_set(stop: spec_mod.StopPlan) -> bool:
 
 def _default_target(stop: spec_mod.StopPlan) -> str:
     return " to the process group" if stop.to_group else " to the child only"
+
+
+def _describe_abort(stop: spec_mod.StopPlan) -> str:
+    if stop.abort_signal is None:
+        return "second stop signal: SIGKILL to everything at once"
+    repeat = f" (again every {stop.abort_repeat:g}s)" if stop.abort_repeat else ""
+    return (
+        f"second stop signal: {stop.abort_signal.name} at once{repeat}, SIGKILL"
+        f" {stop.abort_timeout:g}s later at most; third: SIGKILL at once"
+    )
 
 
 def _check(invocation: Invocation) -> int:
@@ -164,14 +176,21 @@ def _supervise(invocation: Invocation, *, fast_exit: bool) -> int:
 
     from bots_runtime.supervision import runtime  # noqa: PLC0415
 
-    code = anyio.run(runtime.serve, launch, backend="asyncio")
-    if fast_exit:
-        # The child and everything it left are gone and our output is written: skip the
-        # interpreter's teardown of the HTTP stack, which would add tens of milliseconds.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
+    serve = functools.partial(runtime.serve, exit_process=_exit_now if fast_exit else None)
+    return anyio.run(serve, launch, backend="asyncio")
+
+
+def _exit_now(code: int) -> NoReturn:
+    """The end, from inside the runtime's signal receiver.
+
+    The child and everything it left are gone and our output is written. Exiting here
+    leaves no moment in which a signal would get its default action (and the process 143
+    instead of the child's code), and it skips the interpreter's teardown of the HTTP
+    stack, which would add tens of milliseconds.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _dispatch(invocation: Invocation, *, fast_exit: bool) -> int:

@@ -20,6 +20,7 @@ from bots_runtime.core.options import (
     ENDPOINTS,
     LOG_LEVELS,
     ChildLogs,
+    FullOutput,
     LogFormat,
     RuntimeOptions,
 )
@@ -57,6 +58,17 @@ def parse_signal(text: str) -> signal.Signals:
         msg = "expected a signal name or number such as TERM, SIGINT or 15"
         raise ValueError(msg) from None
     return sig
+
+
+def parse_abort_signal(text: str) -> int:
+    """A signal as for `--stop-signal`, or `none` (0): the second stop signal then kills."""
+    if text.strip().lower() == "none":
+        return 0
+    try:
+        return int(parse_signal(text))
+    except ValueError:
+        msg = "expected a signal name or number such as INT, or none"
+        raise ValueError(msg) from None
 
 
 def _seconds(minimum: float = 0.0, *, strict: bool = False) -> Callable[[str], float]:
@@ -199,6 +211,14 @@ SETTINGS: tuple[Setting, ...] = (
         shown_default="off",
     ),
     Setting(
+        "abort_signal",
+        parse_abort_signal,
+        "signal a second stop signal sends at once (SIGKILL 5 s later, or on a third); "
+        "none: the second stop signal kills",
+        "SIG",
+        shown_default="none; Bots services: INT",
+    ),
+    Setting(
         "drain_delay",
         _seconds(),
         "seconds /readyz fails before the child is signalled",
@@ -275,6 +295,14 @@ SETTINGS: tuple[Setting, ...] = (
         shown_default="wrap",
     ),
     Setting(
+        "child_logs_full",
+        _choice(tuple(f.value for f in FullOutput)),
+        "child lines while our stdout is not read: block (the child waits, nothing is lost; "
+        "during a stop at most 1 s) or drop (counted)",
+        "POLICY",
+        shown_default="block",
+    ),
+    Setting(
         "host", _text, "address of the health and metrics server", "ADDR", shown_default="0.0.0.0"
     ),
     Setting(
@@ -334,6 +362,7 @@ class RuntimeConfig:
     stop_signal: signal.Signals | None = None
     stop_timeout: float | None = None
     stop_repeat: float | None = None
+    abort_signal: int | None = None
     drain_delay: float | None = None
     signal_rewrite: Mapping[int, int] = field(default_factory=dict)
     restart: str | None = None
@@ -344,6 +373,7 @@ class RuntimeConfig:
     log_format: LogFormat = LogFormat.AUTO
     log_level: str = "info"
     child_logs: ChildLogs = ChildLogs.WRAP
+    child_logs_full: FullOutput = FullOutput.BLOCK
     host: str = "0.0.0.0"
     port: int = DEFAULT_PORT
     port_file: str | None = None
@@ -368,6 +398,7 @@ class RuntimeConfig:
             log_format=self.log_format,
             log_level=self.log_level,
             child_logs=self.child_logs,
+            child_logs_full=self.child_logs_full,
         )
 
 
@@ -452,6 +483,8 @@ def _build(values: dict[str, Any]) -> RuntimeConfig:
         kwargs["log_format"] = LogFormat(kwargs["log_format"])
     if "child_logs" in kwargs:
         kwargs["child_logs"] = ChildLogs(kwargs["child_logs"])
+    if "child_logs_full" in kwargs:
+        kwargs["child_logs_full"] = FullOutput(kwargs["child_logs_full"])
     known = {f.name for f in fields(RuntimeConfig)}
     return RuntimeConfig(**{k: v for k, v in kwargs.items() if k in known})
 

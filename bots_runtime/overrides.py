@@ -26,6 +26,7 @@ SETTING_USES: Mapping[str, str] = {
     "stop_signal": "spec",
     "stop_timeout": "spec",
     "stop_repeat": "spec",
+    "abort_signal": "spec",
     "drain_delay": "spec",
     "signal_rewrite": "spec",
     "restart": "spec",
@@ -37,6 +38,7 @@ SETTING_USES: Mapping[str, str] = {
     "log_format": "runtime",
     "log_level": "runtime",
     "child_logs": "runtime",
+    "child_logs_full": "runtime",
     "host": "runtime",
     "port": "runtime",
     "port_file": "runtime",
@@ -59,11 +61,12 @@ def apply(spec: ServiceSpec, config: RuntimeConfig) -> ServiceSpec:
 
 
 def _stop(plan: StopPlan, config: RuntimeConfig) -> StopPlan:
-    """`--stop-timeout`, `--drain-delay`, `--stop-signal/--stop-repeat`, `--single-child`.
+    """The stop settings: timeout, drain delay, stop signal and repeat, single child, abort.
 
     Steps that count back from the deadline move with a new timeout. An explicit stop signal
     or repeat replaces the service's steps with one step at 0 s, so what the user typed is
     exactly what happens; `--single-child` makes every step signal the child alone.
+    `--abort-signal none` takes a service's abort away (the second stop signal then kills).
     """
     if config.stop_timeout is not None:
         plan = replace(plan, timeout=config.stop_timeout)
@@ -79,6 +82,9 @@ def _stop(plan: StopPlan, config: RuntimeConfig) -> StopPlan:
             replace(step, target=None) for step in plan.steps if step.target is not StopTarget.REST
         )
         plan = replace(plan, to_group=False, steps=steps)
+    if config.abort_signal is not None:
+        abort = signal.Signals(config.abort_signal) if config.abort_signal else None
+        plan = replace(plan, abort_signal=abort)
     return plan
 
 

@@ -138,3 +138,46 @@ def test_edi_smoke_run_measures_every_metric(tmp_path: Path) -> None:
     }
     assert all(isinstance(t["met"], bool) for t in doc["targets"])
     assert "| sqlite |" in (tmp_path / "README.md").read_text()
+
+
+def allowed_skip(name: str, reason: str) -> bool:
+    """Rows may be skipped only for what this machine lacks, never for a failure."""
+    if name.startswith("container"):
+        return "no image" in reason
+    if "needs root" in reason:
+        return os.geteuid() != 0
+    if "Bots EDI is not installed" in reason:
+        return not (Path(sys.executable).parent / "bots-engine").is_file()
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_fault_matrix_smoke_run_passes_every_row(tmp_path: Path) -> None:
+    """`python -m benchmarks faults --smoke` runs every fault once, each as documented, with
+    nothing lost or left behind, and writes faults.json and the faults.md table."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "faults", "--smoke", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    doc = json.loads((tmp_path / "faults.json").read_text())
+    assert doc["meta"]["mode"] == "smoke"
+    rows = doc["rows"]
+    assert len(rows) >= 20
+    for row in rows:
+        if row["skipped"]:
+            assert allowed_skip(row["name"], row["skipped"]), row
+            continue
+        assert (row["runs"], row["ok"]) == (1, 1), row
+        assert row["passed"], row
+        assert row["lines_lost"] == row["zombies"] == row["strays"] == row["stale_locks"] == 0
+    table = (tmp_path / "faults.md").read_text()
+    assert "| fault | runs | as documented |" in table
+    assert "| engine: two SIGTERMs | 1 | 1/1 |" in table or not any(
+        r["name"] == "engine: two SIGTERMs" and not r["skipped"] for r in rows
+    )

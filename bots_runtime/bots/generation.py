@@ -151,6 +151,7 @@ class Generation:
 
 
 _SERVER_RESTART = RestartSpec(policy=RestartPolicy.ON_FAILURE)
+# Every Bots plan's abort (a second stop signal) is SIGINT: Bots' only clean stop, in both.
 
 #: SIGINT is the webserver's only clean stop. The webserver alone gets it; engines it started
 #: from the GUI are signalled 5 s before the deadline (in their group while the webserver still
@@ -165,6 +166,7 @@ _WEBSERVER = ServiceRules(
         drain_delay=5.0,
         to_group=False,
         leftover_signal=signal.SIGINT,
+        abort_signal=signal.SIGINT,
     ),
     restart=_SERVER_RESTART,
 )
@@ -188,13 +190,17 @@ BOTS3 = Generation(
                 steps=(StopStep(0.0, signal.SIGINT), StopStep(2.0, signal.SIGINT)),
                 timeout=10.0,
                 leftover_signal=signal.SIGINT,
+                abort_signal=signal.SIGINT,
             ),
             restart=_SERVER_RESTART,
         ),
         # KeyboardInterrupt ends it: killed by SIGINT, 130.
         "dirmonitor": ServiceRules(
             stop=StopPlan(
-                steps=(StopStep(0.0, signal.SIGINT),), timeout=10.0, leftover_signal=signal.SIGINT
+                steps=(StopStep(0.0, signal.SIGINT),),
+                timeout=10.0,
+                leftover_signal=signal.SIGINT,
+                abort_signal=signal.SIGINT,
             ),
             restart=_SERVER_RESTART,
             stopped_code=130,
@@ -206,6 +212,7 @@ BOTS3 = Generation(
                 steps=(StopStep(5.0, signal.SIGINT, repeat=2.0, before_deadline=True),),
                 timeout=25.0,
                 leftover_signal=signal.SIGINT,
+                abort_signal=signal.SIGINT,
             ),
             restart=RestartSpec(policy=RestartPolicy.NEVER),
             exit_meanings={**_ENGINE_MEANINGS, 130: "stopped during start-up, before the run loop"},
@@ -269,6 +276,7 @@ BOTS4 = Generation(
                 steps=(StopStep(0.0, signal.SIGINT),),
                 timeout=10.0,
                 leftover_signal=signal.SIGINT,
+                abort_signal=signal.SIGINT,
             ),
             restart=_SERVER_RESTART,
             success_codes=frozenset({143}),
@@ -276,7 +284,10 @@ BOTS4 = Generation(
         ),
         "dirmonitor": ServiceRules(
             stop=StopPlan(
-                steps=(StopStep(0.0, signal.SIGINT),), timeout=10.0, leftover_signal=signal.SIGINT
+                steps=(StopStep(0.0, signal.SIGINT),),
+                timeout=10.0,
+                leftover_signal=signal.SIGINT,
+                abort_signal=signal.SIGINT,
             ),
             restart=_SERVER_RESTART,
         ),
@@ -287,6 +298,7 @@ BOTS4 = Generation(
                 steps=(StopStep(5.0, signal.SIGINT, before_deadline=True),),
                 timeout=25.0,
                 leftover_signal=signal.SIGINT,
+                abort_signal=signal.SIGINT,
             ),
             restart=RestartSpec(policy=RestartPolicy.NEVER),
             exit_meanings={

@@ -25,6 +25,17 @@ class ChildLogs(enum.Enum):
     RAW = "raw"
 
 
+class FullOutput(enum.Enum):
+    """What a child line meets when our stdout is not read: `block` it, or `drop` it counted.
+
+    `block` keeps every line and slows the child down by its own full pipe; `drop` never
+    slows the child. Either way the runtime's own work (probes, signals, the stop) goes on.
+    """
+
+    BLOCK = "block"
+    DROP = "drop"
+
+
 LOG_LEVELS = ("debug", "info", "warning", "error")
 #: The health server's verdict endpoints and the verdict each gives; `/healthz` is the older
 #: name of `/livez`. Here, not in `health`, so the CLI and the probe client get them cheaply.
@@ -48,3 +59,4 @@ class RuntimeOptions:
     log_format: LogFormat = LogFormat.AUTO
     log_level: str = "info"
     child_logs: ChildLogs = ChildLogs.WRAP
+    child_logs_full: FullOutput = FullOutput.BLOCK

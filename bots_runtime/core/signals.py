@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-#: Signals that stop the child gracefully; a second one during the stop kills at once.
+#: Signals that stop the child gracefully; a second one skips the waiting (the plan's abort),
+#: a third (or a second without an abort signal) kills at once.
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
 
 #: Never caught: uncatchable, synchronous faults of our own, job control of our own tty,

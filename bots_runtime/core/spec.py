@@ -121,6 +121,12 @@ class StopPlan:
     without it only the main child is signalled and the rest of its tree is handled as
     leftovers: waited for, sent `leftover_signal` `leftover_margin` seconds before the
     deadline, then killed. Bots' webserver needs that so an engine it started can finish.
+
+    A second stop signal means "stop waiting". With an `abort_signal` it skips the waiting,
+    not the clean-up: the abort signal goes out at once (resent every `abort_repeat` s), the
+    deadline moves to `abort_timeout` s from then at the latest, leftovers get their signal
+    at once, and only a third stop signal kills everything at once. Without one (tini's and
+    gunicorn's way, and the generic `run`'s) the second signal kills everything at once.
     """
 
     steps: tuple[StopStep, ...]
@@ -129,6 +135,9 @@ class StopPlan:
     to_group: bool = True
     leftover_signal: signal.Signals = signal.SIGTERM
     leftover_margin: float = 5.0
+    abort_signal: signal.Signals | None = None
+    abort_timeout: float = 5.0
+    abort_repeat: float | None = 2.0
 
     @property
     def budget(self) -> float:

@@ -151,14 +151,42 @@ def exited(
 
 
 @dataclass(slots=True)
+class OutputFlow:
+    """One of the runtime's own outputs (stdout or stderr): what waits and what was dropped.
+
+    Written only by that output, under its lock (from whichever thread hands it data, and
+    from its writer thread); read without a lock at scrape time, where a value one write old
+    is fine. `writing_since` is the monotonic time the write in progress began: a reader
+    that stopped reading shows up as a write that never ends.
+    """
+
+    waiting_bytes: int = 0
+    waiting_events: int = 0
+    writing_since: float | None = None
+    events_dropped: int = 0
+    lines_dropped: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
+
+    def blocked_for(self, now: float) -> float:
+        """Seconds the write in progress has been waiting for the reader (0 when idle)."""
+        since = self.writing_since
+        return 0.0 if since is None else max(0.0, now - since)
+
+
+@dataclass(slots=True)
 class Counters:
-    """Monotonic counts kept by the one task that causes them, read at scrape time."""
+    """Monotonic counts kept by the one task that causes them, read at scrape time.
+
+    `outputs` are the runtime's own stdout and stderr, each written by its `Output` alone.
+    """
 
     signals_forwarded: dict[str, int] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
     bytes: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
     lines_split: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
     orphans_reaped: int = 0
+    outputs: dict[str, OutputFlow] = field(
+        default_factory=lambda: {"stdout": OutputFlow(), "stderr": OutputFlow()}
+    )
 
     def count_signal(self, name: str) -> None:
         """One more `name` signal forwarded to the child."""

@@ -12,7 +12,11 @@ import os
 import socket
 import tempfile
 
-BACKLOG = 128
+#: Connections the kernel queues before we accept them. A burst beyond the queue (a client
+#: opening thousands at once) makes the kernel drop SYNs, and a probe caught in it waits for
+#: TCP's 1 s retransmit. 4,096 absorbs the fault matrix's 7,000 back-to-back connections.
+#: The kernel caps it at net.core.somaxconn (4,096 by default since Linux 5.4).
+BACKLOG = 4096
 
 _REASONS = {
     errno.EADDRINUSE: "is already in use",

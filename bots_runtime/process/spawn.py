@@ -4,6 +4,16 @@
 the runtime is the only code that ever calls `waitpid` (so, as PID 1, reaping orphans can never
 steal the main child's exit status from an asyncio child watcher), and it needs no event loop,
 so the child starts before the HTTP stack is imported.
+
+When the runtime is not PID 1, its death (SIGKILL, the OOM killer) would leave the child
+running with nobody to stop it. The kernel can tell the child instead: `PR_SET_PDEATHSIG`.
+`posix_spawn` cannot set it, so the child is started through util-linux's `setpriv
+--pdeathsig KILL` (part of every Debian, about 1 ms), which sets it and execs the program.
+The signal is SIGKILL, not the service's gentler stop signal: once the runtime is gone the run
+lock is released and nobody is left to send a Bots program the second SIGINT it may need. As
+PID 1 it is not needed: the kernel ends the whole PID namespace with us. The kernel sends the
+signal when the *thread* that spawned the child ends, so children are spawned from the main
+thread only (the event loop's).
 """
 
 from __future__ import annotations
@@ -21,6 +31,10 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 PIPE_SIZE = 1 << 20
+#: util-linux's `setpriv`, the exec helper that sets the parent-death signal.
+SETPRIV = ("/usr/bin/setpriv", "/bin/setpriv")
+PARENT_DEATH_SIGNAL = "KILL"
+_ELF = b"\x7fELF"
 
 
 class SpawnError(Exception):
@@ -73,12 +87,63 @@ def _pipe() -> tuple[int, int]:
     return read_end, write_end
 
 
-def spawn(argv: Sequence[str], env: Mapping[str, str]) -> Child:
-    """Start `argv` in a new session with default signal dispositions and an empty mask."""
+def setpriv() -> str | None:
+    """The path of `setpriv`, or None where util-linux is missing."""
+    return next((path for path in SETPRIV if os.access(path, os.X_OK)), None)
+
+
+def _check_executable(path: str) -> None:
+    """Exec failures `setpriv` would only report as its own exit code, told apart here.
+
+    A script whose `#!` interpreter is missing, and a file that is neither ELF nor a script
+    (when no binfmt_misc handler could take it), fail with the same one-line errors and exit
+    codes as without the helper. A file we cannot read is left to the kernel.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(256)
+    except OSError:
+        return
+    if head.startswith(b"#!"):
+        words = head[2:].split(b"\n", 1)[0].split()
+        interpreter = os.fsdecode(words[0]) if words else ""
+        if not os.path.isfile(interpreter):
+            msg = f"{path}: No such file or directory (bad interpreter {interpreter!r}?)"
+            raise SpawnError(msg, exit_codes.NOT_FOUND)
+        if not os.access(interpreter, os.X_OK):
+            msg = f"{path}: Permission denied (interpreter {interpreter!r} is not executable)"
+            raise SpawnError(msg, exit_codes.NOT_EXECUTABLE)
+    elif not head.startswith(_ELF) and not _binfmt_handlers():
+        msg = f"{path}: Exec format error"
+        raise SpawnError(msg, exit_codes.NOT_EXECUTABLE)
+
+
+def _binfmt_handlers() -> bool:
+    try:
+        entries = os.listdir("/proc/sys/fs/binfmt_misc")
+    except OSError:
+        return False
+    return bool(set(entries) - {"register", "status"})
+
+
+def spawn(
+    argv: Sequence[str], env: Mapping[str, str], *, parent_death: bool | None = None
+) -> Child:
+    """Start `argv` in a new session with default signal dispositions and an empty mask.
+
+    `parent_death` (default: when we are not PID 1) makes the kernel SIGKILL the child if
+    the runtime dies first; the child's `argv[0]` is then the resolved program path.
+    """
     if not argv:
         msg = "empty command"
         raise SpawnError(msg, exit_codes.NOT_FOUND)
     path = resolve(argv[0], env)
+    program, args = path, list(argv)
+    helper = setpriv() if (os.getpid() != 1 if parent_death is None else parent_death) else None
+    if helper is not None:
+        _check_executable(path)
+        args = [helper, "--pdeathsig", PARENT_DEATH_SIGNAL, "--", path, *argv[1:]]
+        program = helper
     out_r, out_w = _pipe()
     err_r, err_w = _pipe()
     actions = [
@@ -87,8 +152,8 @@ def spawn(argv: Sequence[str], env: Mapping[str, str]) -> Child:
     ]
     try:
         pid = os.posix_spawn(
-            path,
-            list(argv),
+            program,
+            args,
             dict(env),
             file_actions=actions,
             setsid=True,

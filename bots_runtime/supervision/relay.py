@@ -1,10 +1,16 @@
 r"""Relaying one child pipe to our output, line by line, without loss or mangling.
 
-Chunks are read as bytes (never decoded before framing), cut into whole lines, and written in
-one `write` per chunk from a worker thread; the next read waits for that write, so a flooding
-child blocks on its full pipe instead of growing our memory. Lines longer than `max_line` are
-split into marked pieces; a last line without a newline is completed at EOF; invalid UTF-8 is
-escaped (`\\xff`) in wrapped mode and passed through untouched in raw mode.
+Chunks are read as bytes (never decoded before framing), cut into whole lines, and handed to
+the output's queue (its writer thread writes them). When the child's share of that queue is
+full, our reader is slower than the child: in `block` mode the relay waits for room and reads
+nothing meanwhile, so a flooding child blocks on its full pipe instead of growing our memory;
+in `drop` mode the lines are dropped and counted and the child never waits. Once a stop has
+begun, `block` waits at most `STOP_STALL_WAIT` for a stalled output, then drops too: a child
+that cannot write its last lines cannot finish its clean stop.
+
+Lines longer than `max_line` are split into marked pieces; a last line without a newline is
+completed at EOF; invalid UTF-8 is escaped (`\\xff`) in wrapped mode and passed through
+untouched in raw mode.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from bots_runtime.core.options import ChildLogs
+from bots_runtime.core.options import ChildLogs, FullOutput
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -30,6 +36,10 @@ if TYPE_CHECKING:
 Render = Callable[[bytes, list[bytes], float], bytes]
 
 MAX_LINE = 64 * 1024
+#: How long a blocked relay sleeps before it looks again whether a stop has begun.
+WAIT_SLICE = 0.25
+#: During a stop, how long a chunk waits for a stalled output before it is dropped.
+STOP_STALL_WAIT = 1.0
 _encode = json.encoder.encode_basestring_ascii
 
 
@@ -139,7 +149,18 @@ def render_raw(lines: bytes, pieces: list[bytes], _now: float) -> bytes:
 class Relay:
     """Copies one child pipe to one `Output` until EOF; owns (and closes) the read end."""
 
-    __slots__ = ("_counters", "_fd", "_framer", "_render", "_sink", "_stream")
+    __slots__ = (
+        "_counters",
+        "_fd",
+        "_framer",
+        "_full",
+        "_holding",
+        "_render",
+        "_sink",
+        "_stalled",
+        "_stopping",
+        "_stream",
+    )
 
     def __init__(
         self,
@@ -149,6 +170,9 @@ class Relay:
         counters: Counters,
         render: Render,
         max_line: int = MAX_LINE,
+        *,
+        full: FullOutput = FullOutput.BLOCK,
+        stopping: anyio.Event | None = None,
     ) -> None:
         self._fd = fd
         self._stream = stream
@@ -156,6 +180,10 @@ class Relay:
         self._counters = counters
         self._render = render
         self._framer = Framer(max_line)
+        self._full = full
+        self._stopping = stopping
+        self._stalled = False
+        self._holding = 0
 
     async def run(self) -> None:
         """Relay until EOF (every writer of the pipe has exited), then flush the last line."""
@@ -175,8 +203,32 @@ class Relay:
             last = self._framer.finish()
             if last:
                 await self._emit(last, [], 0)
+        except anyio.get_cancelled_exc_class():
+            self._abandon()
+            raise
         finally:
             os.close(fd)
+
+    def _abandon(self) -> None:
+        """Cancelled before EOF (the pipe outlived the run): count what never got out.
+
+        That is the chunk waiting for room, what the pipe holds right now, and an unfinished
+        last line; all of it is counted as dropped, so nothing is lost uncounted.
+        """
+        count = self._holding
+        self._holding = 0
+        while True:
+            try:
+                data = os.read(self._fd, 1 << 16)
+            except OSError:
+                break
+            if not data:
+                break
+            count += data.count(b"\n")
+        if self._framer.finish():
+            count += 1
+        if count:
+            self._sink.discard(self._stream, count)
 
     async def _emit(self, lines: bytes, pieces: list[bytes], size: int) -> None:
         counters = self._counters
@@ -186,9 +238,42 @@ class Relay:
             counters.lines_split[stream] += len(pieces)
         if not lines and not pieces:
             return
-        counters.lines[stream] += lines.count(b"\n")
+        count = lines.count(b"\n")
+        counters.lines[stream] += count
         payload = self._render(lines, pieces, time.time())
-        await anyio.to_thread.run_sync(self._sink.write_bytes, payload)
+        count += len(pieces)
+        if self._sink.offer(payload, stream, count):
+            self._stalled = False
+            return
+        self._holding = count
+        await self._when_full(payload, count)
+        self._holding = 0
+
+    async def _when_full(self, payload: bytes, count: int) -> None:
+        """The queue has no room: wait (block) or drop, as the policy and the stop say."""
+        sink = self._sink
+        stream = self._stream
+        if self._full is FullOutput.DROP or self._stalled:
+            sink.discard(stream, count)
+            return
+        stop_wait_from: float | None = None
+        while True:
+            timeout = WAIT_SLICE
+            if self._stopping is not None and self._stopping.is_set():
+                now = anyio.current_time()
+                stop_wait_from = now if stop_wait_from is None else stop_wait_from
+                timeout = stop_wait_from + STOP_STALL_WAIT - now
+                if timeout <= 0:
+                    # Dropped until the output takes a chunk again: the child must not wait
+                    # a second per chunk for a reader that is gone.
+                    self._stalled = True
+                    sink.discard(stream, count)
+                    return
+            await anyio.to_thread.run_sync(
+                sink.wait_room, len(payload), timeout, abandon_on_cancel=True
+            )
+            if sink.offer(payload, stream, count):
+                return
 
 
 class RelayPair:
@@ -210,6 +295,8 @@ class RelayPair:
         *,
         mode: ChildLogs,
         console: bool,
+        full: FullOutput = FullOutput.BLOCK,
+        stopping: anyio.Event | None = None,
     ) -> None:
         streams = (("stdout", child.stdout_fd), ("stderr", child.stderr_fd))
         self._relays: list[Relay] = []
@@ -221,7 +308,9 @@ class RelayPair:
             else:
                 render = WrapFormatter(service, stream, child.pid, console=console).render
                 sink = outputs.stdout
-            self._relays.append(Relay(fd, stream, sink, counters, render))
+            self._relays.append(
+                Relay(fd, stream, sink, counters, render, full=full, stopping=stopping)
+            )
         self.open = len(self._relays)
         self.done = anyio.Event()
 

@@ -21,6 +21,7 @@ from bots_runtime.core import signals
 from bots_runtime.core.options import RuntimeOptions
 from bots_runtime.core.spec import RunRecord
 from bots_runtime.core.state import Board, Snapshot
+from bots_runtime.process import spawn
 from bots_runtime.process.launch import Launch, LaunchError, prepare
 from bots_runtime.process.output import Outputs
 from bots_runtime.supervision import logs
@@ -29,6 +30,7 @@ from bots_runtime.supervision.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
+    from typing import NoReturn
 
     from structlog.typing import FilteringBoundLogger
 
@@ -37,25 +39,37 @@ if TYPE_CHECKING:
     from bots_runtime.web.server import HttpServer
 
 
-async def serve(launch: Launch, outputs: Outputs | None = None) -> int:
-    """Run a prepared launch to the end inside the current event loop."""
-    outputs = outputs or Outputs()
+#: At exit, how long our output may take to write what is still queued; then it is dropped.
+FLUSH_TIMEOUT = 1.0
+
+
+async def serve(
+    launch: Launch,
+    outputs: Outputs | None = None,
+    *,
+    exit_process: Callable[[int], NoReturn] | None = None,
+) -> int:
+    """Run a prepared launch to the end inside the current event loop.
+
+    Signals stay caught until the very end: the after-run hooks, the last event and the
+    flush of our output all happen inside the signal receiver, so a signal after the child's
+    exit can neither change the exit code nor skip a hook. `exit_process` (the CLI's) ends
+    the process right there, still inside the receiver: once it closes, a signal would get
+    its default action (143 instead of the child's code). Without it, signals after the
+    return are the caller's.
+    """
     options = launch.options
     spec = launch.spec
+    board = Board(Snapshot(service=spec.name))
+    outputs = outputs or Outputs(flows=board.counters.outputs)
     isatty = os.isatty(outputs.stdout.fd)
     logs.configure(outputs.stdout, options.log_format, options.log_level, isatty)
     log = logs.get_logger(service=spec.name)
-    board = Board(Snapshot(service=spec.name))
-    for warning in spec.warnings:
-        log.warning(warning)
+    _warn_at_start(launch, log)
+    _report_drops(outputs, log)
 
     reaper = Reaper(board.counters, lambda pid, status: _log_orphan(log, pid, status))
     reaper.watch(launch.child.pid)
-    if not launch.pid1 and not launch.subreaper:
-        log.warning(
-            "orphans cannot be reaped here: not PID 1 and not a subreaper",
-            subreaper_setting=options.subreaper,
-        )
     supervisor = Supervisor(
         spec,
         board,
@@ -64,6 +78,7 @@ async def serve(launch: Launch, outputs: Outputs | None = None) -> int:
         log,
         first=launch.child,
         child_logs=options.child_logs,
+        child_logs_full=options.child_logs_full,
         console=logs.use_console(options.log_format, isatty),
     )
     dispatch = _router(reaper, supervisor)
@@ -78,9 +93,10 @@ async def serve(launch: Launch, outputs: Outputs | None = None) -> int:
         async for signum in receiver:
             dispatch(signum)
 
+    caught = cast("tuple[signal.Signals, ...]", signals.caught_signals())
+
     async def supervised() -> int:
         async with anyio.create_task_group() as tg:
-            caught = cast("tuple[signal.Signals, ...]", signals.caught_signals())
             with anyio.open_signal_receiver(*caught) as receiver:
                 tg.start_soon(signal_loop, receiver)
                 server = None
@@ -89,15 +105,17 @@ async def serve(launch: Launch, outputs: Outputs | None = None) -> int:
                 code = await supervisor.run()
                 if server is not None:
                     await server.close()
+                await _after_run(spec, board.snapshot, code, log)
+                log.info("runtime exiting", code=code)
+                if launch.lock is not None:
+                    launch.lock.release()
+                await _flush(outputs)
+                if exit_process is not None:
+                    exit_process(code)
                 tg.cancel_scope.cancel()
         return code
 
-    code = await _shielded(supervised, supervisor, log)
-    await _after_run(spec, board.snapshot, code, log)
-    log.info("runtime exiting", code=code)
-    if launch.lock is not None:
-        launch.lock.release()
-    return code
+    return await _shielded(supervised, supervisor, log)
 
 
 async def _shielded(
@@ -129,6 +147,46 @@ async def _shielded(
                 finished = True
         tg.cancel_scope.cancel()
     return code
+
+
+def _warn_at_start(launch: Launch, log: FilteringBoundLogger) -> None:
+    """What the operator should know before anything happens.
+
+    The service's own warnings, and a runtime that cannot reap orphans or take its child
+    with it when it is killed.
+    """
+    for warning in launch.spec.warnings:
+        log.warning(warning)
+    if not launch.pid1 and not launch.subreaper:
+        log.warning(
+            "orphans cannot be reaped here: not PID 1 and not a subreaper",
+            subreaper_setting=launch.options.subreaper,
+        )
+    if not launch.pid1 and spawn.setpriv() is None:
+        log.warning("the child would outlive a killed runtime: setpriv (util-linux) not found")
+
+
+def _report_drops(outputs: Outputs, log: FilteringBoundLogger) -> None:
+    """Once a stalled output flows again, say what was dropped while it was stalled."""
+    for name, output in (("stdout", outputs.stdout), ("stderr", outputs.stderr)):
+
+        def report(events: int, lines: int, name: str = name) -> None:
+            log.warning(
+                "output was stalled: dropped",
+                output=name,
+                runtime_events=events,
+                child_lines=lines,
+            )
+
+        output.on_resume = report
+
+
+async def _flush(outputs: Outputs) -> None:
+    """Write what is queued, for at most `FLUSH_TIMEOUT`; a stalled reader costs only that."""
+    if outputs.drained():
+        outputs.close(0.0)
+    else:
+        await anyio.to_thread.run_sync(outputs.close, FLUSH_TIMEOUT, abandon_on_cancel=True)
 
 
 def _log_orphan(log: FilteringBoundLogger, pid: int, status: ExitStatus) -> None:

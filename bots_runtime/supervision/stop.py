@@ -8,10 +8,12 @@ The stages run in this order, each named after what it does:
 4. leftovers: what outlives the main child (its group, orphans re-parented to us) is waited
    for, sent the leftover signal `leftover_margin` seconds before the deadline, then killed.
 
-Stage 4 also runs when the child exits on its own. A second stop signal (`force`) cuts every
-wait short. The supervisor owns one `StopSequence` and runs it in its task group, which
-`runtime.serve` shields from outside cancellation, so a cancelled caller still gets a clean
-stop.
+Stage 4 also runs when the child exits on its own. A further stop signal (`escalate`) skips
+the waiting: with the plan's abort signal, the second one sends it at once and brings the
+deadline near (the clean-up still happens, only sooner); without one, or on the third, every
+process is killed at once. The supervisor owns one `StopSequence` and runs it in its task
+group, which `runtime.serve` shields from outside cancellation, so a cancelled caller still
+gets a clean stop.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from bots_runtime.core.spec import StopTarget
 from bots_runtime.process.tree import our_children
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from structlog.typing import FilteringBoundLogger
 
@@ -40,7 +42,7 @@ FINAL_KILL_WAIT = 2.0
 
 
 class StopSequence:
-    """One service's stop: begun once, forced by a second signal, run to the end."""
+    """One service's stop: begun once, escalated by further signals, run to the end."""
 
     def __init__(
         self,
@@ -55,10 +57,14 @@ class StopSequence:
         self._reaper = reaper
         self._log = log
         self._clock = clock
-        self._schedule: list[tuple[float, int, StopTarget]] = []
+        #: (when, signal, offset after the drain, target) of every step still to send, in order.
+        self._due: list[tuple[float, int, float, StopTarget]] = []
         self._start: float | None = None
+        self._changed = anyio.Event()
         self.deadline: float | None = None
         self.began = False
+        self.requests = 0
+        self.aborted = False
         self.forced = anyio.Event()
 
     def begin(self, signum: int) -> bool:
@@ -69,15 +75,14 @@ class StopSequence:
         """
         plan = self._plan
         self.began = True
-        self._schedule = plan.timeline()
-        first: tuple[float, int, StopTarget] | None = None
+        self.requests = 1
         sent = 0
-        now = self._tree.pid is not None and plan.drain_delay <= 0
-        if now and self._schedule and self._schedule[0][0] <= 0:
-            first = self._schedule.pop(0)
-            self._start = self._clock()
-            self.deadline = self._start + plan.timeout
-            sent = self._tree.send(first[1], first[2])
+        first: tuple[float, int, float, StopTarget] | None = None
+        if self._tree.pid is not None and plan.drain_delay <= 0:
+            self._start_steps()
+            if self._due and self._due[0][2] <= 0:
+                first = self._due.pop(0)
+                sent = self._tree.send(first[1], first[3])
         self._log.info(
             "stop requested",
             signal=signal_name(signum),
@@ -85,56 +90,106 @@ class StopSequence:
             stop_timeout=plan.timeout,
         )
         if sent and first is not None:
-            self._log_step(sent, first[0], first[2])
+            self._log_step(sent, first[2], first[3])
         return self._tree.pid is not None
 
-    def force(self) -> None:
-        """A further stop signal: skip every remaining wait."""
-        self.forced.set()
+    def escalate(self, signum: int) -> None:
+        """A further stop signal: the plan's abort (the second one, if it has one) or SIGKILL."""
+        self.requests += 1
+        if self.requests == 2 and self._plan.abort_signal is not None:
+            self._abort(signum, self._plan.abort_signal)
+        else:
+            self._log.warning(
+                "stop signal again: killing now", signal=signal_name(signum), count=self.requests
+            )
+            self.forced.set()
+            self._kill("forced")
+        self._wake()
+
+    def _abort(self, signum: int, abort: int) -> None:
+        """Skip the waiting, keep the clean-up: abort signal now, deadline near."""
+        plan = self._plan
+        now = self._clock()
+        self.aborted = True
+        if self._start is None:
+            self._start = now  # the drain is cut short
+        soon = now + plan.abort_timeout
+        self.deadline = soon if self.deadline is None else min(self.deadline, soon)
+        target = self._abort_target()
+        sent = self._tree.send(abort, target) if self._tree.pid is not None else 0
+        self._due = []
+        if sent and plan.abort_repeat:
+            at = now + plan.abort_repeat
+            while at < self.deadline:
+                self._due.append((at, abort, round(at - self._start, 3), target))
+                at += plan.abort_repeat
+        self._log.warning(
+            "stop signal again: aborting",
+            signal=signal_name(signum),
+            sent=signal_name(sent) if sent else None,
+            pid=self._tree.pid,
+            seconds_left=round(self.deadline - now, 3),
+        )
+
+    def _abort_target(self) -> StopTarget:
+        """The whole group, unless every step of the plan goes to the child alone.
+
+        Skipping the waiting must reach what the child waits for: Bots 4.0's webserver does
+        not end before the GUI engine run it started.
+        """
+        plan = self._plan
+        if plan.to_group or any(t is not StopTarget.CHILD for _, _, t in plan.timeline()):
+            return StopTarget.GROUP
+        return StopTarget.CHILD
+
+    def _start_steps(self) -> None:
+        """The steps' clock starts now (after the drain): schedule them and the deadline."""
+        start = self._start = self._clock()
+        self.deadline = start + self._plan.timeout
+        self._due = [(start + at, signum, at, to) for at, signum, to in self._plan.timeline()]
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
 
     async def run(self, child_gone: anyio.Event) -> None:
         """Stages 1-3: drain, steps, deadline; returns once the main child is gone."""
-        if self._start is None and not await self._drain():
-            self._kill("forced")
-            return
-        assert self._start is not None  # noqa: S101 - set by begin() or the drain
-        for at, signum, target in self._schedule:
-            if await self._wait(self._start + at, child_gone):
-                break
-            if child_gone.is_set():
+        if self._start is None:
+            await self._sleep(self._clock() + self._plan.drain_delay, child_gone.wait)
+            if self.forced.is_set() or child_gone.is_set():
                 return
-            sent = self._tree.send(signum, target)
-            if sent:
-                self._log_step(sent, at, target)
-        assert self.deadline is not None  # noqa: S101
-        forced = await self._wait(self.deadline, child_gone)
-        if not child_gone.is_set():
-            self._kill("forced" if forced else "stop timeout")
+            if self._start is None:
+                self._start_steps()
+        while not child_gone.is_set() and not self.forced.is_set():
+            assert self.deadline is not None  # noqa: S101 - set with the start
+            now = self._clock()
+            if self._due and self._due[0][0] <= now:
+                _when, signum, at, target = self._due.pop(0)
+                sent = self._tree.send(signum, target)
+                if sent:
+                    self._log_step(sent, at, target)
+                continue
+            if now >= self.deadline:
+                self._kill("abort timeout" if self.aborted else "stop timeout")
+                return
+            until = min(self._due[0][0], self.deadline) if self._due else self.deadline
+            await self._sleep(until, child_gone.wait)
 
-    async def _drain(self) -> bool:
-        """Stage 1: readiness fails while traffic moves away; False when forced."""
-        with anyio.move_on_after(self._plan.drain_delay):
-            await self.forced.wait()
-        if self.forced.is_set():
-            return False
-        self._start = self._clock()
-        self.deadline = self._start + self._plan.timeout
-        return True
-
-    async def _wait(self, until: float, child_gone: anyio.Event) -> bool:
-        """Sleep until `until`, the child's exit or a forced stop; True when forced."""
+    async def _sleep(self, until: float, *also: Callable[[], Awaitable[object]]) -> None:
+        """Sleep until `until`, an escalation, or the end of one of the waits in `also`."""
+        changed = self._changed
         remaining = until - self._clock()
-        if remaining > 0 and not child_gone.is_set():
-            with anyio.move_on_after(remaining):
-                async with anyio.create_task_group() as tg:
+        if remaining <= 0 or changed.is_set():
+            return
+        with anyio.move_on_after(remaining):
+            async with anyio.create_task_group() as tg:
 
-                    async def cancel_on(event: anyio.Event) -> None:
-                        await event.wait()
-                        tg.cancel_scope.cancel()
+                async def cancel_after(wait: Callable[[], Awaitable[object]]) -> None:
+                    await wait()
+                    tg.cancel_scope.cancel()
 
-                    tg.start_soon(cancel_on, self.forced)
-                    tg.start_soon(cancel_on, child_gone)
-        return self.forced.is_set()
+                for wait in (changed.wait, *also):
+                    tg.start_soon(cancel_after, wait)
 
     async def clear_leftovers(self) -> None:
         """Stage 4: wait for what the main child left, then its signal, then SIGKILL."""
@@ -142,37 +197,34 @@ class StopSequence:
         if not self._tree.anything_left():
             return
         plan = self._plan
-        deadline = self.deadline if self.deadline is not None else self._clock() + plan.timeout
+        if self.deadline is None:
+            self.deadline = self._clock() + plan.timeout
         self._log.info(
             "waiting for leftover processes",
             pids=our_children(),
-            seconds=round(max(0.0, deadline - self._clock()), 3),
+            seconds=round(max(0.0, self.deadline - self._clock()), 3),
         )
-        if await self._wait_gone(deadline - plan.leftover_margin):
-            return
-        if not self.forced.is_set():
-            sent, pids = self._tree.send_leftovers(plan.leftover_signal)
-            shown = signal_name(sent) if sent else "none (rewritten to 0)"
-            self._log.info("signalling leftover processes", signal=shown, pids=pids)
-            if await self._wait_gone(deadline):
-                return
+        signalled = False
+        while self._tree.anything_left() and not self.forced.is_set():
+            now = self._clock()
+            if now >= self.deadline:
+                break
+            signal_at = self.deadline - plan.leftover_margin
+            if not signalled and (self.aborted or now >= signal_at):
+                signalled = True
+                sent, pids = self._tree.send_leftovers(plan.leftover_signal)
+                shown = signal_name(sent) if sent else "none (rewritten to 0)"
+                self._log.info("signalling leftover processes", signal=shown, pids=pids)
+                continue
+            until = self.deadline if signalled else signal_at
+            await self._sleep(min(until, now + LEFTOVER_POLL), self._reaper.changed)
+            self._reaper.reap()
         end = self._clock() + FINAL_KILL_WAIT
         while self._tree.anything_left() and self._clock() < end:
             self._kill("forced" if self.forced.is_set() else "leftover deadline")
             with anyio.move_on_after(LEFTOVER_POLL):
                 await self._reaper.changed()
             self._reaper.reap()
-
-    async def _wait_gone(self, until: float) -> bool:
-        """Wait until nothing is left (True), the time `until` or a forced stop (False)."""
-        while self._tree.anything_left():
-            remaining = until - self._clock()
-            if remaining <= 0 or self.forced.is_set():
-                return False
-            with anyio.move_on_after(min(remaining, LEFTOVER_POLL)):
-                self._reaper.reap()
-                await self._reaper.changed()
-        return True
 
     def _kill(self, reason: str) -> None:
         """SIGKILL to every group we started and every child of ours."""

@@ -15,7 +15,7 @@ import anyio
 
 from bots_runtime.core import exit_codes, state
 from bots_runtime.core.exit_codes import signal_name
-from bots_runtime.core.options import ChildLogs
+from bots_runtime.core.options import ChildLogs, FullOutput
 from bots_runtime.process import spawn as spawn_mod
 from bots_runtime.process.tree import ChildTree
 from bots_runtime.supervision.relay import RelayPair
@@ -51,6 +51,7 @@ class Supervisor:
         *,
         first: Child | None = None,
         child_logs: ChildLogs = ChildLogs.WRAP,
+        child_logs_full: FullOutput = FullOutput.BLOCK,
         console: bool = False,
     ) -> None:
         self._spec = spec
@@ -60,6 +61,7 @@ class Supervisor:
         self._log = log
         self._first = first
         self._child_logs = child_logs
+        self._child_logs_full = child_logs_full
         self._console = console
         self._tree = ChildTree(to_group=spec.stop.to_group, rewrite=spec.signal_rewrite)
         self._stop = StopSequence(spec.stop, self._tree, reaper, log)
@@ -67,6 +69,7 @@ class Supervisor:
         self._child_gone = anyio.Event()
         self._relays: list[RelayPair] = []
         self._idle_stop = False
+        self._finished = False
         self._tg: TaskGroup | None = None
         #: Set once the first child is registered: commands sent before that would not know
         #: the child yet, so the signal task waits for it before replaying early signals.
@@ -86,10 +89,18 @@ class Supervisor:
         self._log.debug("signal forwarded", signal=signal_name(sent), received=signal_name(signum))
 
     def request_stop(self, signum: int) -> None:
-        """First stop signal: the graceful stop. Any further one: kill everything now."""
+        """First stop signal: the graceful stop. Further ones: the plan's abort, then a kill.
+
+        Once the service is done for good (the runtime is running its after-run hooks and
+        exiting), a stop signal changes nothing: the exit code and the hooks stand.
+        """
+        if self._finished:
+            self._log.debug(
+                "stop signal after the end of the run: ignored", signal=signal_name(signum)
+            )
+            return
         if self._stop.began:
-            self._log.warning("second stop signal: killing now", signal=signal_name(signum))
-            self._stop.force()
+            self._stop.escalate(signum)
             return
         in_backoff = self._board.snapshot.phase is state.Phase.BACKOFF
         self._board.publish(state.stop_began(self._board.snapshot, anyio.current_time()))
@@ -111,7 +122,10 @@ class Supervisor:
         """
         async with anyio.create_task_group() as tg:
             self._tg = tg
-            code = await self._lifecycle()
+            try:
+                code = await self._lifecycle()
+            finally:
+                self._finished = True
             await self._close_relays()
             tg.cancel_scope.cancel()
         return code
@@ -167,6 +181,8 @@ class Supervisor:
             self._board.counters,
             mode=self._child_logs,
             console=self._console,
+            full=self._child_logs_full,
+            stopping=self._stopping,
         )
         relays.start(self._tg)
         self._relays.append(relays)

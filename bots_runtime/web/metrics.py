@@ -143,6 +143,53 @@ class RuntimeCollector(Collector):
             "Orphaned processes reaped by the runtime as PID 1.",
             value=counters.orphans_reaped,
         )
+        yield from self._outputs()
+
+    def _outputs(self) -> Iterable[Metric]:
+        """The runtime's own stdout and stderr: a reader that stopped shows here."""
+        flows = self._board.counters.outputs
+        now = time.monotonic()
+        waiting = GaugeMetricFamily(
+            PREFIX + "output_waiting_bytes",
+            "Bytes queued for our stdout or stderr and not yet written.",
+            labels=["output"],
+        )
+        events = GaugeMetricFamily(
+            PREFIX + "output_waiting_events",
+            "Runtime events queued for our stdout or stderr and not yet written.",
+            labels=["output"],
+        )
+        blocked = GaugeMetricFamily(
+            PREFIX + "output_blocked_seconds",
+            "How long the write in progress to our stdout or stderr has waited for its reader"
+            " (0 when nothing is being written).",
+            labels=["output"],
+        )
+        dropped = CounterMetricFamily(
+            PREFIX + "log_events_dropped",
+            "Runtime events dropped because our output was not read and its queue was full.",
+            labels=["output"],
+        )
+        for name, flow in sorted(flows.items()):
+            waiting.add_metric([name], flow.waiting_bytes)
+            events.add_metric([name], flow.waiting_events)
+            blocked.add_metric([name], round(flow.blocked_for(now), 6))
+            dropped.add_metric([name], flow.events_dropped)
+        lines: dict[str, int] = {"stdout": 0, "stderr": 0}
+        for flow in flows.values():
+            for stream, count in flow.lines_dropped.items():
+                lines[stream] = lines.get(stream, 0) + count
+        yield waiting
+        yield events
+        yield blocked
+        yield dropped
+        yield _counter(
+            "log_lines_dropped",
+            "Child lines dropped because our output was not read (--child-logs-full drop,"
+            " or a stop waiting for a stalled output).",
+            "stream",
+            lines,
+        )
 
     def _last_exit(self) -> Iterable[Metric]:
         last = self._board.snapshot.last_exit

@@ -17,6 +17,8 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from bots_runtime.process import listener
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
@@ -159,7 +161,7 @@ class HttpServer:
             proxy_headers=False,
             server_header=False,
             date_header=False,
-            backlog=128,
+            backlog=listener.BACKLOG,  # asyncio listens again with this number
             timeout_keep_alive=KEEP_ALIVE,
             h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import configparser
 import contextlib
 import functools
+import http.server
 import io
 import json
 import os
@@ -24,6 +25,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -134,18 +136,29 @@ class BotsDir:
         with contextlib.closing(sqlite3.connect(self.db)) as db:
             return int(db.execute("SELECT COUNT(*) FROM mutex").fetchone()[0])
 
-    def add_sleep_route(self, name: str, seconds: float, parts: int = 1) -> Path:
+    def add_sleep_route(
+        self,
+        name: str,
+        seconds: float,
+        parts: int = 1,
+        cleanup: float = 0.0,
+        seen_as: Path | None = None,
+    ) -> Path:
         """An active route of `parts` parts whose routescript sleeps; returns its marker file.
 
         The script appends `start`, then `end` (or `interrupted` on KeyboardInterrupt) to the
-        marker, so a test can tell how far each part got. The route itself comes in through
-        Bots' own plugin reader (`routes.py`), as a user's would.
+        marker, so a test can tell how far each part got. With `cleanup`, the script takes
+        that long to clean up after the interrupt (then appends `cleaned`), like a route
+        that closes its connections. `seen_as` is this folder as the engine sees it, when
+        that differs (a container's volume). The route itself comes in through Bots' own
+        plugin reader (`routes.py`), as a user's would.
         """
         marker = self.root / f"{name}.marker"
+        marker_seen = (seen_as or self.root) / f"{name}.marker"
         script = self.usersys / "routescripts" / f"{name}.py"
         script.write_text(
             "import time\n"
-            f"MARKER = {str(marker)!r}\n"
+            f"MARKER = {str(marker_seen)!r}\n"
             "def _note(word):\n"
             "    with open(MARKER, 'a') as handle:\n"
             "        handle.write(word + '\\n')\n"
@@ -155,7 +168,8 @@ class BotsDir:
             f"        time.sleep({seconds!r})\n"
             "    except KeyboardInterrupt:\n"
             "        _note('interrupted')\n"
-            "        raise\n"
+            + (f"        time.sleep({cleanup!r})\n        _note('cleaned')\n" if cleanup else "")
+            + "        raise\n"
             "    _note('end')\n",
             encoding="utf-8",
         )
@@ -246,3 +260,33 @@ def pushgateway(data: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+class SlowGateway(http.server.ThreadingHTTPServer):
+    """A Pushgateway stand-in that holds each push until the test lets it answer."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        self.bodies: list[bytes] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: SlowGateway
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.server.arrived.set()
+        self.server.release.wait(10)
+        self.server.bodies.append(body)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base's name
+        """Quiet."""

@@ -499,3 +499,10 @@ class TestUnknownVersion:
         ]
         assert len(found) == 1, runtime.output()
         assert found[0]["level"] == "warning"
+
+
+def test_every_service_aborts_with_sigint() -> None:
+    """A second stop signal sends SIGINT, the one signal every Bots program cleans up on."""
+    for gen in generations.GENERATIONS:
+        aborts = {name: rule.stop.abort_signal for name, rule in gen.services.items()}
+        assert aborts == dict.fromkeys(gen.services, signal.SIGINT), gen.name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import socket
 import statistics
 import time
@@ -16,6 +17,7 @@ from bots_runtime.web.app import create_app
 from bots_runtime.web.probes import CallableProbe
 from bots_runtime.web.server import MAX_HEAD_BYTES, HttpServer
 from tests.http.kit import board_in, get, request, serving, wait_until
+from tests.support import RuntimeFactory
 
 pytestmark = pytest.mark.anyio
 
@@ -319,3 +321,27 @@ def server_sockets(server: HttpServer) -> list[socket.socket]:
         if sock is not None:
             found.append(sock)
     return found
+
+
+def test_connection_burst_never_waits_for_a_syn_retransmit(runtime: RuntimeFactory) -> None:
+    """3,000 connections opened back to back (faster than any server accepts them) all get
+    through at once: the listen queue is deep enough that the kernel never drops a SYN, which
+    would cost a probe TCP's 1 s retransmit (before, with 128: a dozen such stalls)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4000:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4000), hard))
+    rt = runtime("run", "--", "sleep", "60", health=True)
+    port = rt.port
+    rt.wait_status("/healthz", 200)
+    held: list[socket.socket] = []
+    worst = 0.0
+    try:
+        for _ in range(3000):
+            begun = time.monotonic()
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            worst = max(worst, time.monotonic() - begun)
+        assert rt.status("/readyz") in {200, 503}
+    finally:
+        for sock in held:
+            sock.close()
+    assert worst < 0.9, f"a connect waited {worst:.2f} s: a dropped SYN"

@@ -1,5 +1,6 @@
 """Bad input before the child runs: one line, a documented code, never a traceback."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -116,3 +117,30 @@ def test_probe_without_a_port_says_so() -> None:
     result = cli("probe", "readyz", "--port-file", "/nonexistent/port")
     assert result.returncode == 1
     assert "no port to probe" in result.stdout
+
+
+def test_missing_interpreter_is_127(tmp_path: Path) -> None:
+    """A script whose #! interpreter is missing: one line naming it, 127 (no child runs)."""
+    script = tmp_path / "script"
+    script.write_text("#!/nonexistent/python3\nprint('hi')\n")
+    script.chmod(0o755)
+    result = cli("--port", "0", str(script))
+    assert result.returncode == 127
+    assert "/nonexistent/python3" in one_line_error(result)
+
+
+def binfmt_handlers() -> bool:
+    with contextlib.suppress(OSError):
+        return bool(set(os.listdir("/proc/sys/fs/binfmt_misc")) - {"register", "status"})
+    return False
+
+
+@pytest.mark.skipif(binfmt_handlers(), reason="a binfmt_misc handler may take any file here")
+def test_file_that_is_no_program_is_126(tmp_path: Path) -> None:
+    """Executable but neither ELF nor a #! script: "Exec format error", 126."""
+    junk = tmp_path / "junk"
+    junk.write_text("just text\n")
+    junk.chmod(0o755)
+    result = cli("--port", "0", str(junk))
+    assert result.returncode == 126
+    assert "Exec format error" in one_line_error(result)

@@ -1,8 +1,10 @@
 """Each stage of the graceful stop, with real processes and real deadlines."""
 
 import json
+import os
 import signal
 import subprocess
+import threading
 import time
 
 from tests.support import (
@@ -257,3 +259,168 @@ def test_rest_of_group_is_signalled_while_the_child_waits_for_it() -> None:
     assert f"grandchild ended {int(signal.SIGINT)}" in said, said
     assert [(e["target"], e["at"]) for e in steps] == [("child", 0.0), ("rest", 3.0)]
     assert not [e for e in events if e["event"] == "killing"]
+
+
+def test_second_stop_signal_sends_the_abort_signal_at_once(
+    runtime: RuntimeFactory, child_cmd: ChildCmd
+) -> None:
+    """With an abort signal the second SIGTERM skips the waiting, not the clean-up: the child
+    ignores TERM, gets USR1 (its clean stop here) at once, and its own code comes out."""
+    rt = runtime(
+        "--port",
+        "0",
+        "--stop-timeout",
+        "30",
+        "--abort-signal",
+        "USR1",
+        "run",
+        "--",
+        *child_cmd("--ignore", "TERM", "--stop-on", "USR1", "--stop-exit", "5"),
+    )
+    ready(rt)
+    rt.signal(signal.SIGTERM)
+    rt.wait_event("stop signal sent")
+    start = time.monotonic()
+    rt.signal(signal.SIGTERM)
+    assert rt.wait() == 5
+    assert time.monotonic() - start < 3
+    assert f"signal {int(signal.SIGUSR1)}" in rt.child_lines()
+    aborted = rt.runtime_events("stop signal again: aborting")
+    assert aborted[0]["sent"] == "SIGUSR1"
+    assert not rt.runtime_events("killing")
+
+
+def test_abort_kills_at_its_deadline_when_ignored(
+    runtime: RuntimeFactory, child_cmd: ChildCmd
+) -> None:
+    """The child ignores the abort signal too: it is resent every 2 s, and SIGKILL comes 5 s
+    after the second SIGTERM instead of at the 30 s stop timeout."""
+    rt = runtime(
+        "--port",
+        "0",
+        "--stop-timeout",
+        "30",
+        "--abort-signal",
+        "USR1",
+        "run",
+        "--",
+        *child_cmd("--ignore", "TERM", "--stop-on", "USR2"),
+    )
+    ready(rt)
+    rt.signal(signal.SIGTERM)
+    rt.wait_event("stop signal sent")
+    start = time.monotonic()
+    rt.signal(signal.SIGTERM)
+    assert rt.wait(15) == 128 + signal.SIGKILL
+    assert 4.5 < time.monotonic() - start < 8
+    assert rt.child_lines().count(f"signal {int(signal.SIGUSR1)}") == 3  # at 0, 2 and 4 s
+    assert rt.runtime_events("killing")[0]["reason"] == "abort timeout"
+
+
+def test_third_stop_signal_kills_at_once(runtime: RuntimeFactory, child_cmd: ChildCmd) -> None:
+    rt = runtime(
+        "--port",
+        "0",
+        "--stop-timeout",
+        "30",
+        "--abort-signal",
+        "USR1",
+        "run",
+        "--",
+        *child_cmd("--ignore", "TERM,USR1"),
+    )
+    ready(rt)
+    rt.signal(signal.SIGTERM)
+    rt.wait_event("stop signal sent")
+    rt.signal(signal.SIGTERM)
+    rt.wait_event("stop signal again: aborting")
+    start = time.monotonic()
+    rt.signal(signal.SIGTERM)
+    assert rt.wait() == 128 + signal.SIGKILL
+    assert time.monotonic() - start < 3
+    assert rt.runtime_events("killing")[0]["reason"] == "forced"
+
+
+def test_abort_cuts_the_drain_short(runtime: RuntimeFactory, child_cmd: ChildCmd) -> None:
+    """During a 30 s drain, the second SIGTERM sends the abort signal at once."""
+    rt = runtime(
+        "--port",
+        "0",
+        "--drain-delay",
+        "30",
+        "--abort-signal",
+        "INT",
+        "run",
+        "--",
+        *child_cmd("--stop-exit", "4"),
+    )
+    ready(rt)
+    rt.signal(signal.SIGTERM)
+    rt.wait_event("stop requested")
+    start = time.monotonic()
+    rt.signal(signal.SIGTERM)
+    assert rt.wait() == 4
+    assert time.monotonic() - start < 3
+    assert f"signal {int(signal.SIGINT)}" in rt.child_lines()
+    assert f"signal {int(signal.SIGTERM)}" not in rt.child_lines()
+
+
+def test_abort_signals_leftovers_at_once(runtime: RuntimeFactory, child_cmd: ChildCmd) -> None:
+    """The child exited; its TERM-ignoring orphan would be waited for 30 s. The second
+    SIGTERM signals it at once and kills it 5 s later; the child's own code stands."""
+    rt = runtime(
+        "--port",
+        "0",
+        "--stop-timeout",
+        "30",
+        "--abort-signal",
+        "INT",
+        "run",
+        "--",
+        *child_cmd(
+            "--orphans", "1", "--orphan-sleep", "60", "--orphans-ignore-term", "--then-exit", "3"
+        ),
+    )
+    rt.wait_event("waiting for leftover processes")
+    rt.signal(signal.SIGTERM)
+    rt.wait_event("stop requested")
+    start = time.monotonic()
+    rt.signal(signal.SIGTERM)
+    assert rt.wait(15) == 3
+    assert time.monotonic() - start < 8
+    assert rt.runtime_events("signalling leftover processes")
+    assert rt.runtime_events("killing")[0]["reason"] == "leftover deadline"
+
+
+def test_signals_during_the_exit_never_change_the_code(
+    runtime: RuntimeFactory, child_cmd: ChildCmd
+) -> None:
+    """1. the child exits 3 and leaves an orphan for a moment
+    2. from then on SIGTERM arrives every half millisecond until the runtime is gone
+    3. five times in a row the exit code is the child's 3 (before: 143 when one landed after
+       the signal receiver had closed)."""
+    for _ in range(5):
+        rt = runtime(
+            "--port",
+            "0",
+            "run",
+            "--",
+            *child_cmd("--orphans", "1", "--orphan-sleep", "0.3", "--then-exit", "3"),
+        )
+        rt.wait_event("child exited")
+        stop = threading.Event()
+
+        def storm(pid: int = rt.pid, stop: threading.Event = stop) -> None:
+            while not stop.is_set():
+                os.kill(pid, signal.SIGTERM)  # a zombie until reaped: the pid is ours
+                time.sleep(0.0005)
+
+        thread = threading.Thread(target=storm)
+        thread.start()
+        try:
+            os.waitid(os.P_PID, rt.pid, os.WEXITED | os.WNOWAIT)
+        finally:
+            stop.set()
+            thread.join()
+        assert rt.wait() == 3, rt.output()
+        assert rt.runtime_events("runtime exiting")[0]["code"] == 3

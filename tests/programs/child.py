@@ -1,8 +1,9 @@
 """A test child in the style of dumb-init's print_signals: real behaviour, scripted by flags.
 
 It prints `ready <pid>` once its handlers are installed, then `signal <N>` for every signal it
-receives (flushing each line), and acts according to its flags. Used by the integration and
-end-to-end tests and by the benchmarks.
+receives (flushing each line), and acts according to its flags (`--tick S`: `tick N` every S
+seconds until it is stopped, numbered from 0, so a lost line shows as a gap). Used by the
+integration and end-to-end tests and by the benchmarks.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--then-exit", type=int, default=None, help="exit after flood/orphans")
     parser.add_argument("--sleep", type=float, default=3600.0)
+    parser.add_argument("--tick", type=float, default=0.0, help="print `tick N` every S s")
     args = parser.parse_args()
 
     if args.exit is not None:
@@ -120,8 +122,14 @@ def main() -> int:
         return int(args.then_exit)
 
     deadline = time.monotonic() + args.sleep
+    ticks = 0
     while not stopping and time.monotonic() < deadline:
-        time.sleep(0.01)
+        if args.tick:
+            say(f"tick {ticks}")
+            ticks += 1
+            time.sleep(args.tick)
+        else:
+            time.sleep(0.01)
     if stopping and args.grandchild_wait and grandchild is not None:
         say("waiting for the grandchild")
         _, status = os.waitpid(grandchild, 0)

@@ -1,11 +1,12 @@
 import signal
+from pathlib import Path
 
 import pytest
 
 from bots_runtime import config
 from bots_runtime.config import SettingError, parse
 from bots_runtime.core import exit_codes
-from bots_runtime.core.options import ChildLogs, LogFormat
+from bots_runtime.core.options import ChildLogs, FullOutput, LogFormat
 
 
 class TestGrammar:
@@ -154,3 +155,25 @@ def test_help_lists_every_setting_with_variable_and_default() -> None:
         assert setting.flag in text
         assert setting.env_name in text
     assert "default" in text
+
+
+def test_readme_options_table_lists_every_setting() -> None:
+    """Each setting has its row in the README's options table, with its variable."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| `--")]
+    for setting in config.SETTINGS:
+        row = next(
+            (r for r in rows if r.startswith((f"| `{setting.flag} ", f"| `{setting.flag}`"))), None
+        )
+        assert row is not None, f"README has no row for {setting.flag}"
+        assert setting.env_name in row, f"README's {setting.flag} row lacks {setting.env_name}"
+
+
+def test_abort_signal_and_full_output_settings() -> None:
+    cfg = parse(["--abort-signal", "none", "--child-logs-full", "drop", "x"], {}).config
+    assert cfg.abort_signal == 0
+    assert cfg.options().child_logs_full is FullOutput.DROP
+    cfg = parse(["x"], {"BOTS_RUNTIME_ABORT_SIGNAL": "int"}).config
+    assert cfg.abort_signal == signal.SIGINT
+    with pytest.raises(SettingError, match="BOTS_RUNTIME_CHILD_LOGS_FULL"):
+        parse(["x"], {"BOTS_RUNTIME_CHILD_LOGS_FULL": "sometimes"})

@@ -148,3 +148,23 @@ def test_generic_defaults_are_the_command_spec() -> None:
     environ = {"PATH": "/bin"}
     spec = cli.build_spec(parse(["run", "--", "sleep", "1"], environ))
     assert spec == spec_mod.command(("sleep", "1"), child_env(environ))
+
+
+def test_abort_signal_is_set_or_taken_away() -> None:
+    """`--abort-signal SIG` gives a plan its abort; `none` takes a service's abort away."""
+    plain = StopPlan(steps=(StopStep(0, signal.SIGTERM),))
+    given = overrides.apply(defaults(plain), parse(["--abort-signal", "QUIT", "x"], {}).config)
+    assert given.stop.abort_signal is signal.SIGQUIT
+    bots_like = StopPlan(steps=(StopStep(0, signal.SIGINT),), abort_signal=signal.SIGINT)
+    cfg = parse(["--abort-signal", "none", "x"], {}).config
+    assert overrides.apply(defaults(bots_like), cfg).stop.abort_signal is None
+
+
+def test_describe_says_what_further_stop_signals_do() -> None:
+    plain = cli.describe(cli.build_spec(parse(["run", "--", "sleep", "1"], {})))
+    assert "second stop signal: SIGKILL to everything at once" in plain
+    aborting = cli.describe(
+        cli.build_spec(parse(["--abort-signal", "INT", "run", "--", "sleep", "1"], {}))
+    )
+    assert "second stop signal: SIGINT at once (again every 2s), SIGKILL 5s later" in aborting
+    assert "third: SIGKILL at once" in aborting
