@@ -263,7 +263,7 @@ def pushgateway(data: Path) -> Iterator[str]:
 
 
 class SlowGateway(http.server.ThreadingHTTPServer):
-    """A Pushgateway stand-in that holds each push until the test lets it answer."""
+    """A Pushgateway stand-in that holds each push (POST or PUT) until the test lets it answer."""
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -287,6 +287,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    # The engine's report group is replaced with PUT, its exit-code group added to with POST.
+    do_PUT = do_POST  # noqa: N815 - the name http.server dispatches PUT to
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base's name
         """Quiet."""
