@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from bots_runtime.core.health import CheckResult
 from bots_runtime.core.spec import CheckSkippedError
 from bots_runtime.web.probes import failure_reason, one_line
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     from bots_runtime.core.spec import CheckSpec
 
@@ -46,6 +46,40 @@ class DurationHistogram:
         return sum(self.counts)
 
 
+class Periodic(Protocol):
+    """What `every` runs: a named thing with an interval (a check, a collector)."""
+
+    @property
+    def name(self) -> str:
+        """Its name, for the task's name."""
+        ...
+
+    @property
+    def interval(self) -> float:
+        """Seconds from one start to the next."""
+        ...
+
+
+_Spec = TypeVar("_Spec", bound=Periodic)
+
+
+async def every(
+    specs: Sequence[_Spec], once: Callable[[_Spec], Awaitable[object]], kind: str
+) -> None:
+    """Run `once(spec)` for each spec on its own interval, start to start, until cancelled."""
+    import anyio  # noqa: PLC0415 - kept out of start-up
+
+    async def loop(spec: _Spec) -> None:
+        while True:
+            started = anyio.current_time()
+            await once(spec)
+            await anyio.sleep(max(0.0, started + spec.interval - anyio.current_time()))
+
+    async with anyio.create_task_group() as group:
+        for spec in specs:
+            group.start_soon(loop, spec, name=f"{kind} {spec.name}")
+
+
 class CheckRunner:
     """Runs every check on its own interval and timeout; keeps results in memory only."""
 
@@ -67,19 +101,7 @@ class CheckRunner:
 
     async def run(self) -> None:
         """Run all checks until cancelled."""
-        import anyio  # noqa: PLC0415 - kept out of start-up
-
-        async with anyio.create_task_group() as group:
-            for spec in self.specs:
-                group.start_soon(self._loop, spec, name=f"check {spec.name}")
-
-    async def _loop(self, spec: CheckSpec) -> None:
-        import anyio  # noqa: PLC0415 - kept out of start-up
-
-        while True:
-            started = anyio.current_time()
-            await self.run_once(spec)
-            await anyio.sleep(max(0.0, started + spec.interval - anyio.current_time()))
+        await every(self.specs, self.run_once, "check")
 
     async def run_once(self, spec: CheckSpec) -> CheckResult:
         """Run one check under its timeout and record the outcome; past the timeout it failed."""

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bots_runtime.web.checks import every
 from bots_runtime.web.probes import failure_reason
 
 if TYPE_CHECKING:
@@ -56,19 +57,7 @@ class CollectorRunner:
 
     async def run(self) -> None:
         """Run all collectors until cancelled."""
-        import anyio  # noqa: PLC0415 - kept out of start-up
-
-        async with anyio.create_task_group() as group:
-            for spec in self.specs:
-                group.start_soon(self._loop, spec, name=f"collector {spec.name}")
-
-    async def _loop(self, spec: CollectorSpec) -> None:
-        import anyio  # noqa: PLC0415 - kept out of start-up
-
-        while True:
-            started = anyio.current_time()
-            await self.run_once(spec)
-            await anyio.sleep(max(0.0, started + spec.interval - anyio.current_time()))
+        await every(self.specs, self.run_once, "collector")
 
     async def run_once(self, spec: CollectorSpec) -> Reading:
         """Read once under the timeout and keep the result; past the timeout it failed."""
