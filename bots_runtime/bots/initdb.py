@@ -7,7 +7,13 @@ when its file is about to be written. The layout is `<data>/config` (bots.ini, s
 `<data>/botssys`, `<data>/usersys`, made from the installed Bots' own `install/` templates with
 the edits its generation needs (`generation.InitDbRules`): for 3.3.1 an absolute botssys in
 bots.ini and a `BOTSSYS_PATH` derived from settings.py's own place, for 4.0 the templates' own
-botssys logic; for both an environment-driven `DATABASES` block and a key of its own.
+botssys logic; for both an environment-driven `DATABASES` block, host names and proxy from
+`BOTS_*` variables (`PROXY_BLOCK`) and a key of its own. The database work (a server's schema,
+4.0's pending migrations, the GUI users: `bots`/`botsbots` or the named admin, see `admin`)
+runs in Bots' interpreter (`scripts/create_schema.py`), and only when there is some.
+
+`first_run` is the rule by which a Bots service runs init-db before it starts (`--init-db
+auto`); such a run leaves `PENDING_FILE` until it succeeds, so a failed one is tried again.
 
 Exit codes: 0 done (or nothing to do), 75 the lock was not free within `LOCK_WAIT` seconds,
 78 a configuration problem (one line naming the file and key), 127 Bots is not installed.
@@ -96,9 +102,11 @@ else:
 
 
 #: Host and origin checks behind a TLS-terminating proxy, from BOTS_* variables: the same text
-#: in the settings.py init-db writes for every Bots generation and in the Kubernetes ConfigMap's
-#: (a test holds them equal), so it formats the trusted origins for the Django it runs under
-#: (docs/deploy.md, section 7.2). It replaces the templates' `ALLOWED_HOSTS = ['*']`.
+#: in the settings.py init-db writes and in the Kubernetes ConfigMap's (a test holds them
+#: equal), apart from `{schemed}`: whether this Django wants the trusted origins with their
+#: scheme. init-db writes the generation's answer (`InitDbRules.schemed_origins`); the
+#: ConfigMap, which serves either Bots, asks the Bots it runs under. It replaces the
+#: templates' `ALLOWED_HOSTS = ['*']` (docs/bots.md, "Host names and a proxy").
 PROXY_BLOCK = """\
 # *********host names and proxies (written by bots-runtime init-db)*********************
 # BOTS_ALLOWED_HOSTS: the host names the web UI answers to, comma-separated (default *).
@@ -110,7 +118,7 @@ PROXY_BLOCK = """\
 #   such as X-Forwarded-Proto (default: none). Set it only behind a proxy that always sets or
 #   removes that header, never where clients reach the web UI directly.
 # BOTS_USE_X_FORWARDED_HOST: true when the proxy passes the original host in X-Forwarded-Host.
-import django as _bots_django
+_BOTS_SCHEMED_ORIGINS = {schemed}
 
 
 def _bots_list(name, default=''):
@@ -119,7 +127,7 @@ def _bots_list(name, default=''):
 
 def _bots_origin(origin):
     address = origin.split('://', 1)[-1].rstrip('/')
-    if _bots_django.VERSION[0] >= 4:
+    if _BOTS_SCHEMED_ORIGINS:
         if '://' in origin:
             return origin.rstrip('/')
         return 'https://' + ('*' + address if address.startswith('.') else address)
@@ -135,14 +143,19 @@ if os.environ.get('BOTS_PROXY_SSL_HEADER', '').strip():
         'HTTP_' + os.environ['BOTS_PROXY_SSL_HEADER'].strip().upper().replace('-', '_'),
         'https',
     )
-_BOTS_FLAGS = {'1': True, 'true': True, 'yes': True, 'on': True,
-               '0': False, 'false': False, 'no': False, 'off': False, '': False}
+_BOTS_FLAGS = {{'1': True, 'true': True, 'yes': True, 'on': True,
+               '0': False, 'false': False, 'no': False, 'off': False, '': False}}
 _bots_forwarded_host = os.environ.get('BOTS_USE_X_FORWARDED_HOST', '').strip().lower()
 if _bots_forwarded_host not in _BOTS_FLAGS:
     raise ValueError('BOTS_USE_X_FORWARDED_HOST=%r: expected true or false'
                      % os.environ['BOTS_USE_X_FORWARDED_HOST'])
 USE_X_FORWARDED_HOST = _BOTS_FLAGS[_bots_forwarded_host]
 """
+
+
+def proxy_block(schemed: str) -> str:
+    """`PROXY_BLOCK` with `schemed`: the expression that says if origins keep their scheme."""
+    return PROXY_BLOCK.format(schemed=schemed)
 
 
 class LockTimeoutError(Exception):
@@ -233,8 +246,8 @@ def _literal(mapping: Mapping[str, str]) -> str:
 def render_settings(template: str, secret_key: str, generation: Generation) -> str:
     """Bots' install settings.py with an env-driven DB, hosts, proxy and a key of its own.
 
-    The host and proxy settings are `PROXY_BLOCK`. Where the generation needs it (3.3.1),
-    botssys is derived from settings.py's own place.
+    The host and proxy settings are `PROXY_BLOCK`, in this generation's origin format. Where
+    the generation needs it (3.3.1), botssys is derived from settings.py's own place.
     """
     text = template
     line = generation.initdb.settings_botssys_line
@@ -249,7 +262,8 @@ def render_settings(template: str, secret_key: str, generation: Generation) -> s
     text = _sub_once(
         r"^# \*+database settings.*?^DATABASES = \{\n.*?^\}\n", database_block(generation), text
     )
-    text = _sub_once(r"^ALLOWED_HOSTS = .*?\n", PROXY_BLOCK, text)
+    schemed = repr(generation.initdb.schemed_origins)
+    text = _sub_once(r"^ALLOWED_HOSTS = .*?\n", proxy_block(schemed), text)
     return _sub_once(
         r"^SECRET_KEY = .*?$",
         f"SECRET_KEY = os.environ.get('BOTS_SECRET_KEY') or {secret_key!r}",

@@ -123,7 +123,8 @@ class TestFresh:
         ]
         assert missing == [], missing
         assert "m@-u37qiujmeqfbu" not in "\n".join(written)
-        assert initdb.PROXY_BLOCK in "\n".join(written) + "\n"
+        block = initdb.proxy_block(repr(generation().initdb.schemed_origins))
+        assert block in "\n".join(written) + "\n"
 
     def test_secret_key_is_not_the_template_one(self, tmp_path: Path) -> None:
         """Each environment gets its own Django SECRET_KEY, not the one shipped with Bots."""

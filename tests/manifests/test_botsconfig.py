@@ -178,11 +178,12 @@ def test_default_config_leaves_gui_runs_to_the_webserver(data: Path) -> None:
 
 
 def test_settings_carry_init_dbs_host_and_proxy_block() -> None:
-    """The ConfigMap's settings.py has init-db's host and proxy block, word for word, so
+    """The ConfigMap's settings.py has init-db's host and proxy block, word for word (the origin
+    format taken from the Bots it runs under), so
     BOTS_ALLOWED_HOSTS, BOTS_CSRF_TRUSTED_ORIGINS and the proxy header mean the same in the
     pods as in a folder init-db made (tests/bots/test_bots_proxy.py logs in through it)."""
     text = (CONFIG / "settings.py").read_text(encoding="utf-8")
-    assert initdb.PROXY_BLOCK in text
+    assert initdb.proxy_block("_BOTS4") in text  # the ConfigMap asks which Bots it runs under
     assert "ALLOWED_HOSTS = ['*']" not in text
 
 

@@ -7,15 +7,19 @@ this config folder on the data volume; the database from BOTS_DB_* variables (SQ
 default, PostgreSQL with BOTS_DB_ENGINE=postgresql and the Secret bots-db); SECRET_KEY from
 BOTS_SECRET_KEY (put it in the Secret; the value below is public); host names and the
 TLS-terminating proxy from BOTS_ALLOWED_HOSTS, BOTS_CSRF_TRUSTED_ORIGINS, BOTS_PROXY_SSL_HEADER
-and BOTS_USE_X_FORWARDED_HOST (init-db's own block, below). Where Django 2.2 (Bots 3.3.1) and
-Django 5 (Bots 4.0) want different values, the Django that loads this file decides.
+and BOTS_USE_X_FORWARDED_HOST (init-db's own block, below). Where Bots 3.3.1 (Django 2.2) and
+Bots 4.0 (Django 5) want different values, `_BOTS4` decides, from the Bots that loads this file.
 """
 from __future__ import unicode_literals
 
 import os
 import platform
 import bots
-import django
+from bots.__about__ import __version__ as _BOTS_VERSION
+
+# Bots 4.0 (Django 4 and later; 5.1 and later for its SQLite options) or Bots 3.3.1 (Django 2.2):
+# asked of Bots' own version string, which costs nothing (importing Django 2.2 costs 0.15 s).
+_BOTS4 = int(_BOTS_VERSION.split('.')[0]) >= 4
 
 
 PROJECT_PATH = os.path.abspath(os.path.dirname(bots.__file__))
@@ -66,12 +70,12 @@ elif _BOTS_DB_ENGINE in ('sqlite3', 'sqlite'):
             'PASSWORD': '',
             'HOST': '',
             'PORT': '',
-            # Bots 4.0's own choices (Django 5.1 and later); Django 2.2 knows none of them.
+            # Bots 4.0's own choices; Django 2.2 (Bots 3.3.1) knows none of them.
             'OPTIONS': {
                 'init_command': 'PRAGMA synchronous=OFF;',
                 'transaction_mode': 'EXCLUSIVE',
                 'timeout': 99.0,
-            } if django.VERSION >= (5, 1) else {},
+            } if _BOTS4 else {},
         }
     }
 else:
@@ -143,7 +147,7 @@ LOGOUT_URL = '/logout/'
 #   such as X-Forwarded-Proto (default: none). Set it only behind a proxy that always sets or
 #   removes that header, never where clients reach the web UI directly.
 # BOTS_USE_X_FORWARDED_HOST: true when the proxy passes the original host in X-Forwarded-Host.
-import django as _bots_django
+_BOTS_SCHEMED_ORIGINS = _BOTS4
 
 
 def _bots_list(name, default=''):
@@ -152,7 +156,7 @@ def _bots_list(name, default=''):
 
 def _bots_origin(origin):
     address = origin.split('://', 1)[-1].rstrip('/')
-    if _bots_django.VERSION[0] >= 4:
+    if _BOTS_SCHEMED_ORIGINS:
         if '://' in origin:
             return origin.rstrip('/')
         return 'https://' + ('*' + address if address.startswith('.') else address)
