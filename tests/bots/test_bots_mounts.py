@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import urllib.request
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.bots.kit import ROOT, BotsDir, StartRuntime
+from tests.bots.kit import BOTS_PYTHON, ROOT, BotsDir, StartRuntime
 from tests.support.mountns import FuseNamespace, mountns_works
 
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ def _fuse(bots_dir: BotsDir) -> Iterator[FuseNamespace]:
 def test_check_names_the_fuse_folder(bots_dir: BotsDir, fuse: FuseNamespace) -> None:
     """`check dirmonitor` prints one warning line, for the FUSE folder only, and exits 0."""
     done = subprocess.run(
-        [*fuse.prefix(), sys.executable, "-m", "bots_runtime", "check", "dirmonitor"],
+        [*fuse.prefix(), BOTS_PYTHON, "-m", "bots_runtime", "check", "dirmonitor"],
         cwd=ROOT,
         env=bots_dir.env(),
         capture_output=True,
@@ -69,7 +68,7 @@ def test_check_outside_the_namespace_has_no_warning(bots_dir: BotsDir, fuse: Fus
     """The same configuration where the folder is a plain directory: no warning at all."""
     fuse.mount_point.mkdir()
     done = subprocess.run(
-        [sys.executable, "-m", "bots_runtime", "check", "dirmonitor"],
+        [BOTS_PYTHON, "-m", "bots_runtime", "check", "dirmonitor"],
         cwd=ROOT,
         env=bots_dir.env(),
         capture_output=True,
@@ -87,7 +86,10 @@ def test_readiness_warns_but_passes(
 ) -> None:
     """1. bots-dirmonitor runs under the runtime in the namespace. 2. /readyz is 200. 3. The
     verbose body marks the FUSE folder's check `ok (warning: ...)`, the local one plain `ok`.
-    4. The JSON verdict carries the same warning on that check only."""
+    4. The JSON verdict carries the same warning on that check only. (The job queue runs
+    beside it, as in the dirmonitor's pod: Bots 4.0's dirmonitor does not start without it.)"""
+    queue = run_runtime(["jobqueueserver"], bots_dir.env())
+    queue.wait_status("/readyz", 200, timeout=30)
     runtime = run_runtime(
         ["--drain-delay", "0", "dirmonitor"], bots_dir.env(), prefix=fuse.prefix()
     )
