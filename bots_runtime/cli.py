@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from bots_runtime import __version__, overrides
 from bots_runtime import config as config_mod
+from bots_runtime.bots import SERVICES
 from bots_runtime.config import HelpRequestedError, Invocation, SettingError
 from bots_runtime.core import exit_codes
 from bots_runtime.core import spec as spec_mod
@@ -209,7 +210,31 @@ def _dispatch(invocation: Invocation, *, fast_exit: bool) -> int:
         from bots_runtime.bots import initdb  # noqa: PLC0415
 
         return initdb.main(cfg.bots_config, invocation.environ)
+    if command in SERVICES and cfg.init_db == "auto":
+        code = _first_run(invocation)
+        if code != exit_codes.OK:
+            return code
     return _supervise(invocation, fast_exit=fast_exit)
+
+
+def _first_run(invocation: Invocation) -> int:
+    """`--init-db auto`: a Bots service on a folder without a configuration runs init-db first.
+
+    Under init-db's lock, so several containers starting together take turns; a failure is
+    init-db's own line and exit code.
+    """
+    from bots_runtime.bots import initdb  # noqa: PLC0415 - only when a Bots service runs
+
+    cfg = invocation.config
+    reason = initdb.first_run(cfg.bots_config)
+    if reason is None:
+        return exit_codes.OK
+    print(
+        f"init-db: first run of {invocation.command}: {reason}; running init-db first"
+        " (--init-db off / BOTS_RUNTIME_INIT_DB=off turns this off)",
+        flush=True,
+    )
+    return initdb.main(cfg.bots_config, invocation.environ, bootstrap=True)
 
 
 def main(argv: Sequence[str] | None = None, *, fast_exit: bool = True) -> int:

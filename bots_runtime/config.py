@@ -38,6 +38,8 @@ AUTO_PORT = "auto"
 #: `port` when the user asked for `auto`: any free port, chosen by the kernel at bind time.
 ANY_FREE_PORT = -1
 DEFAULT_BOTS_CONFIG = "/var/lib/bots/config"
+#: `--init-db`: `auto` runs init-db before a Bots service on a folder without a configuration.
+INIT_DB_CHOICES = ("auto", "off")
 RESTART_CHOICES = tuple(policy.value for policy in RestartPolicy)
 PROBE_TARGETS = tuple(ENDPOINTS)
 
@@ -342,6 +344,14 @@ SETTINGS: tuple[Setting, ...] = (
         shown_default=DEFAULT_BOTS_CONFIG,
     ),
     Setting(
+        "init_db",
+        _choice(INIT_DB_CHOICES),
+        "first run: a Bots service whose config directory has no bots.ini and no settings.py"
+        " runs init-db first (auto), or stops with exit 78 (off)",
+        "MODE",
+        shown_default="auto",
+    ),
+    Setting(
         "pushgateway", _text, "Pushgateway URL for engine run metrics", "URL", shown_default="off"
     ),
     Setting(
@@ -380,6 +390,7 @@ class RuntimeConfig:
     subreaper: bool = True
     single_child: bool = False
     bots_config: str = DEFAULT_BOTS_CONFIG
+    init_db: str = "auto"
     pushgateway: str | None = None
     timeout: float = 1.0
 

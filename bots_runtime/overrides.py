@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from bots_runtime.core.spec import RestartSpec, ServiceSpec, StopPlan
 
 #: Where each setting goes: `spec` (applied here), `runtime` (`RuntimeConfig.options()`),
-#: `catalogue` (an input to the Bots catalogue), `probe` (the probe command only).
+#: `catalogue` (an input to the Bots catalogue), `probe` (the probe command only), `cli` (the
+#: CLI layer itself, before the catalogue: the first run's init-db).
 SETTING_USES: Mapping[str, str] = {
     "stop_signal": "spec",
     "stop_timeout": "spec",
@@ -44,6 +45,7 @@ SETTING_USES: Mapping[str, str] = {
     "port_file": "runtime",
     "subreaper": "runtime",
     "bots_config": "catalogue",
+    "init_db": "cli",
     "pushgateway": "catalogue",
     "timeout": "probe",
 }

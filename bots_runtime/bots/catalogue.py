@@ -83,14 +83,31 @@ def _web_check(env: botsenv.BotsEnv) -> CheckSpec:
             description=f"127.0.0.1:{env.webserver_port} accepts connections (https)",
         )
     url = f"http://127.0.0.1:{env.webserver_port}/"
+    host = probe_host(env.allowed_hosts)
     return CheckSpec(
         "web",
-        HttpProbe(url, (200, 200)),
+        HttpProbe(url, (200, 200), host=host),
         Level.READINESS,
         interval=1.0,
         timeout=2.0,
-        description=f"GET {url} answers 200",
+        description=f"GET {url}"
+        + (f" with Host: {host} (settings.py's ALLOWED_HOSTS)" if host else "")
+        + " answers 200",
     )
+
+
+def probe_host(allowed: Sequence[str] | None) -> str | None:
+    """A Host the web check may send when settings.py's ALLOWED_HOSTS refuses 127.0.0.1.
+
+    Django answers 400 to a Host it does not allow. None keeps `127.0.0.1:<port>`: allowed
+    (`*` or the address itself), unknown, or nothing allowed at all (then 400 is the right
+    verdict). Otherwise the first name: `.example.com` allows example.com, as Django matches it.
+    """
+    names = [name.strip() for name in allowed or () if name.strip()]
+    if not names or any(name in {"*", "127.0.0.1"} for name in names):
+        return None
+    first = names[0]
+    return first[1:] if first.startswith(".") and len(first) > 1 else first
 
 
 def _webserver_checks(env: botsenv.BotsEnv) -> tuple[CheckSpec, ...]:

@@ -116,6 +116,8 @@ class BotsEnv:
     bots_version: str = ""
     #: Set when the Bots version is not one the generation table knows.
     version_warning: str | None = None
+    #: settings.py's ALLOWED_HOSTS (None: not evaluated, or not a list of names).
+    allowed_hosts: tuple[str, ...] | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -430,10 +432,14 @@ def load(
     botssys = botssys_folder(ini, ini_path, config_dir.parent, rules)
     usersys_name, usersys = _usersys(ini, ini_path, config_dir.parent, rules)
     database = None
+    hosts = None
     if values is not None and python is not None:
         database = _database(
             settings_path, values, botssys, generation, python, require_file=require_database
         )
+        raw_hosts = values.get("allowed_hosts")
+        if isinstance(raw_hosts, list):
+            hosts = tuple(str(host) for host in raw_hosts)
     return BotsEnv(
         config_dir=config_dir,
         botssys=botssys,
@@ -449,6 +455,7 @@ def load(
         generation=generation,
         bots_version=version,
         version_warning=warning,
+        allowed_hosts=hosts,
     )
 
 

@@ -119,6 +119,9 @@ class InitDbRules:
     #: `replace`: Django made the tables without Bots' defaults, swap them while empty;
     #: `create`: Django leaves them out (`managed = False`), create them when absent.
     raw_sql_mode: str
+    #: settings.py's CSRF_TRUSTED_ORIGINS carry the scheme (`https://name`: Django 4 and
+    #: later); False: bare host names (Django 2.2, which ignores an entry with a scheme).
+    schemed_origins: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +257,7 @@ BOTS3 = Generation(
             "postgresql": {t: f"{t}.postgresql_psycopg2.sql" for t in ("mutex", "persist", "ta")},
         },
         raw_sql_mode="replace",
+        schemed_origins=False,
     ),
     sigint_ends_engine_run=False,
     run_in_data_folder=False,
@@ -351,6 +355,7 @@ BOTS4 = Generation(
             for kind in ("postgresql", "mysql")
         },
         raw_sql_mode="create",
+        schemed_origins=True,
     ),
     sigint_ends_engine_run=True,
     run_in_data_folder=True,

@@ -104,10 +104,12 @@ async def _exchange(url: str, request: bytes) -> bytes:
     return bytes(reply)
 
 
-def _request(method: str, url: str, body: bytes = b"", content_type: str = "") -> bytes:
+def _request(
+    method: str, url: str, body: bytes = b"", content_type: str = "", host: str | None = None
+) -> bytes:
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    host = parts.netloc.rpartition("@")[2]
+    host = host or parts.netloc.rpartition("@")[2]
     lines = [
         f"{method} {target} HTTP/1.1",
         f"Host: {host}",
@@ -134,14 +136,20 @@ def _status(reply: bytes, url: str) -> tuple[int, bytes]:
 
 @dataclass(frozen=True, slots=True)
 class HttpProbe:
-    """Alive when `GET url` answers with a status in `statuses` (inclusive), as the kubelet does."""
+    """Alive when `GET url` answers with a status in `statuses` (inclusive), as the kubelet does.
+
+    `host` replaces the URL's own in the Host header (kubelet's `httpHeaders: Host`), for a
+    server that only answers to certain names.
+    """
 
     url: str
     statuses: tuple[int, int] = (200, 399)
+    host: str | None = None
 
     async def __call__(self) -> str:
         """GET once and compare the status."""
-        status, _ = _status(await _exchange(self.url, _request("GET", self.url)), self.url)
+        request = _request("GET", self.url, host=self.host)
+        status, _ = _status(await _exchange(self.url, request), self.url)
         low, high = self.statuses
         if not low <= status <= high:
             raise CheckFailedError(

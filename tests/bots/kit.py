@@ -215,6 +215,34 @@ def make_bots_dir(root: Path, env: dict[str, str] | None = None) -> BotsDir:
 
 StartRuntime = Callable[..., RuntimeProcess]
 
+_CAN_LOG_IN = """
+import json, sys
+from bots import botsinit
+botsinit.generalinit(sys.argv[1])
+from django.contrib.auth import authenticate
+pairs = json.loads(sys.stdin.read())
+print(json.dumps([authenticate(username=u, password=p) is not None for u, p in pairs]))
+"""
+
+
+def can_log_in(
+    config: Path, pairs: list[tuple[str, str]], env: dict[str, str] | None = None
+) -> list[bool]:
+    """For each (user, password): whether Django's own authentication, in the Bots under
+    test and on its database, lets that login in (what the GUI's login form asks)."""
+    done = subprocess.run(
+        [BOTS_PYTHON, "-c", _CAN_LOG_IN, str(config)],
+        input=json.dumps(pairs),
+        env={"PATH": BASE_PATH, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    answers: list[bool] = json.loads(done.stdout.strip().splitlines()[-1])
+    return answers
+
 
 def run_cli(
     args: list[str], env: dict[str, str], timeout: float = 60.0

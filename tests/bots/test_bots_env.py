@@ -239,7 +239,9 @@ class TestCliErrors:
         env = bots_dir.env()
         service = "webserver"
         if breakage == "no-dir":
+            # A missing folder is a first run; without the first-run init-db it is an error.
             env["BOTS_CONFIG_DIR"] = str(bots_dir.root / "missing")
+            env["BOTS_RUNTIME_INIT_DB"] = "off"
         elif breakage == "no-ini":
             bots_dir.ini.unlink()
         elif breakage == "no-settings":

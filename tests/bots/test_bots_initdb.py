@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import shutil
 import sqlite3
@@ -17,7 +18,16 @@ import pytest
 from bots_runtime.bots import environment as botsenv
 from bots_runtime.bots import initdb
 from bots_runtime.process.lock import RunLock
-from tests.bots.kit import BASE_PATH, BOTS_BIN, BOTS_PYTHON, ROOT, generation, have_bots, run_cli
+from tests.bots.kit import (
+    BASE_PATH,
+    BOTS_BIN,
+    BOTS_PYTHON,
+    ROOT,
+    can_log_in,
+    generation,
+    have_bots,
+    run_cli,
+)
 from tests.support import free_port
 
 if TYPE_CHECKING:
@@ -41,10 +51,17 @@ def tree_state(root: Path) -> dict[str, tuple[int, str]]:
     return state
 
 
-def init(root: Path, lock_wait: float = initdb.LOCK_WAIT) -> tuple[int, str]:
+def init(
+    root: Path, lock_wait: float = initdb.LOCK_WAIT, env: dict[str, str] | None = None
+) -> tuple[int, str]:
     out = io.StringIO()
     code = initdb.main(
-        str(root / "config"), {}, out=out, err=out, lock_wait=lock_wait, executable=BOTS_PYTHON
+        str(root / "config"),
+        env or {},
+        out=out,
+        err=out,
+        lock_wait=lock_wait,
+        executable=BOTS_PYTHON,
     )
     return code, out.getvalue()
 
@@ -86,7 +103,8 @@ class TestFresh:
 
     def test_settings_keep_the_template(self, tmp_path: Path) -> None:
         """Every line of Bots' install/settings.py is kept, except the DATABASES block (with
-        its heading), the SECRET_KEY line and (3.3.1 only) the BOTSSYS_PATH line."""
+        its heading), the SECRET_KEY line, the ALLOWED_HOSTS line (init-db's host and proxy
+        block takes its place) and (3.3.1 only) the BOTSSYS_PATH line."""
         root = tmp_path / "d"
         init(root)
         written = (root / "config" / "settings.py").read_text().splitlines()
@@ -95,7 +113,7 @@ class TestFresh:
         end = template.index("\n}\n", template.index("DATABASES = {", start))
         kept = template[:start] + template[end + 3 :]
         name = generation().config.settings_botssys
-        replaced = ("SECRET_KEY =",) + (
+        replaced = ("SECRET_KEY =", "ALLOWED_HOSTS =") + (
             (f"{name} =",) if generation().initdb.settings_botssys_line else ()
         )
         missing = [
@@ -105,6 +123,8 @@ class TestFresh:
         ]
         assert missing == [], missing
         assert "m@-u37qiujmeqfbu" not in "\n".join(written)
+        block = initdb.proxy_block(repr(generation().initdb.schemed_origins))
+        assert block in "\n".join(written) + "\n"
 
     def test_secret_key_is_not_the_template_one(self, tmp_path: Path) -> None:
         """Each environment gets its own Django SECRET_KEY, not the one shipped with Bots."""
@@ -303,3 +323,171 @@ class TestTemplates:
         assert done.returncode == 0, done.stderr
         assert "init-db: nothing to do" in done.stdout
         assert tree_state(root) == before
+
+
+def secret(folder: Path, **keys: str) -> dict[str, str]:
+    """A mounted Secret: one file per key, as the kubelet writes them; the _FILE variables."""
+    folder.mkdir(parents=True)
+    env = {}
+    for key, value in keys.items():
+        (folder / key).write_text(value, encoding="utf-8")
+        env[f"BOTS_ADMIN_{key.upper()}_FILE"] = str(folder / key)
+    return env
+
+
+class TestAdminUser:
+    def test_created_from_secret_files_on_a_fresh_folder(self, tmp_path: Path) -> None:
+        """Admin user and password from files (the password with the newline a Secret made
+        with --from-file carries): init-db creates that superuser and removes the install
+        database's well-known bots/botsbots login from the copy it has just made."""
+        env = secret(tmp_path / "secret", user="admin", password="Adm1n-pw\n")
+        root = tmp_path / "d"
+        code, out = init(root, env=env)
+        assert code == 0, out
+        database = f"sqlite {root}/botssys/sqlitedb/botsdb"
+        assert f"init-db: created GUI superuser admin (the admin user) in {database}" in out
+        assert (
+            f"init-db: removed the install database's login bots (an admin is named) in {database}"
+            in out
+        )
+        assert can_log_in(root / "config", [("admin", "Adm1n-pw"), ("bots", "botsbots")]) == [
+            True,
+            False,
+        ]
+
+    def test_an_existing_admin_is_never_changed(self, tmp_path: Path) -> None:
+        """A later init-db with another password (the Secret changed, or the admin changed
+        the password in the GUI) leaves the user as it is, says so, and changes nothing."""
+        root = tmp_path / "d"
+        assert (
+            init(root, env={"BOTS_ADMIN_USER": "admin", "BOTS_ADMIN_PASSWORD": "first-pw"})[0] == 0
+        )
+        before = tree_state(root)
+        code, out = init(root, env={"BOTS_ADMIN_USER": "admin", "BOTS_ADMIN_PASSWORD": "second"})
+        assert code == 0, out
+        assert "admin user admin exists: left as it is (init-db never changes an existing" in out
+        assert out.strip().splitlines()[-1].startswith("init-db: nothing to do;")
+        assert tree_state(root) == before
+        assert can_log_in(root / "config", [("admin", "first-pw"), ("admin", "second")]) == [
+            True,
+            False,
+        ]
+
+    def test_added_to_an_existing_database(self, tmp_path: Path) -> None:
+        """An admin named later, on a database already in use: created; the database's own
+        users (bots/botsbots here) are left as they are, since init-db did not just make it."""
+        root = tmp_path / "d"
+        assert init(root)[0] == 0
+        code, out = init(root, env={"BOTS_ADMIN_USER": "ops", "BOTS_ADMIN_PASSWORD": "ops-pw-1"})
+        assert code == 0, out
+        assert "created GUI superuser ops (the admin user)" in out
+        assert "removed" not in out
+        assert can_log_in(root / "config", [("ops", "ops-pw-1"), ("bots", "botsbots")]) == [
+            True,
+            True,
+        ]
+
+    def test_an_absent_secret_means_no_admin(self, tmp_path: Path) -> None:
+        """_FILE variables that name no file (an optional Secret that does not exist): no
+        admin user, one line that says why, and the install database's login stays."""
+        folder = tmp_path / "absent"
+        env = {
+            "BOTS_ADMIN_USER_FILE": str(folder / "username"),
+            "BOTS_ADMIN_PASSWORD_FILE": str(folder / "password"),
+        }
+        root = tmp_path / "d"
+        code, out = init(root, env=env)
+        assert code == 0, out
+        assert (
+            f"init-db: no admin user: BOTS_ADMIN_USER_FILE={folder / 'username'} does not exist"
+            in out
+        )
+        assert can_log_in(root / "config", [("bots", "botsbots")]) == [True]
+
+    @pytest.mark.parametrize(
+        ("env", "expected"),
+        [
+            ({"BOTS_ADMIN_USER": "admin"}, "BOTS_ADMIN_USER is set but BOTS_ADMIN_PASSWORD"),
+            ({"BOTS_ADMIN_PASSWORD": "pw"}, "BOTS_ADMIN_PASSWORD is set but BOTS_ADMIN_USER"),
+            (
+                {"BOTS_ADMIN_USER": "a", "BOTS_ADMIN_USER_FILE": "/x", "BOTS_ADMIN_PASSWORD": "p"},
+                "BOTS_ADMIN_USER and BOTS_ADMIN_USER_FILE are both set",
+            ),
+            (
+                {"BOTS_ADMIN_USER": "no spaces", "BOTS_ADMIN_PASSWORD": "p"},
+                "BOTS_ADMIN_USER: 'no spaces' is not a user name Django accepts",
+            ),
+        ],
+        ids=["no-password", "no-user", "both-forms", "bad-name"],
+    )
+    def test_bad_settings_are_one_line(
+        self, tmp_path: Path, env: dict[str, str], expected: str
+    ) -> None:
+        """A half or wrong admin setting: exit 78, one line naming the variable, nothing made."""
+        done = run_cli(
+            ["init-db"],
+            {"PATH": BASE_PATH, "BOTS_CONFIG_DIR": str(tmp_path / "d" / "config"), **env},
+        )
+        assert done.returncode == 78, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        assert expected in lines[0]
+        assert "pw" not in lines[0].replace("BOTS_ADMIN_PASSWORD", "")
+        assert not (tmp_path / "d").exists()
+
+
+_MIGRATIONS = """
+import json, sys
+from bots import botsinit
+botsinit.generalinit(sys.argv[1])
+from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+if len(sys.argv) > 2:
+    call_command("migrate", "bots", sys.argv[2], interactive=False, verbosity=0)
+executor = MigrationExecutor(connection)
+print(json.dumps([str(m) for m, _ in executor.migration_plan(executor.loader.graph.leaf_nodes())]))
+"""
+
+
+def pending_migrations(config: Path, back_to: str | None = None) -> list[str]:
+    """The migrations Django would apply to this database; with `back_to`, Django's own
+    `migrate bots <back_to>` first unapplies the later ones (a database of an older Bots)."""
+    done = subprocess.run(
+        [BOTS_PYTHON, "-c", _MIGRATIONS, str(config), *([back_to] if back_to else [])],
+        env={"PATH": BASE_PATH, "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    pending: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return pending
+
+
+class TestMigrations:
+    def test_an_older_database_is_migrated(self, tmp_path: Path) -> None:
+        """1. A SQLite database of an older Bots: Django's `migrate bots 0001_initial` takes
+           the later migrations back (the routes lose their `dirmonitor` column).
+        2. init-db applies the pending migrations (what an image upgrade brings) and says so.
+        3. Nothing is pending afterwards; the next init-db has nothing to do.
+        (Bots 3.3.1 ships no migrations: its SQLite schema is the install database's.)
+        """
+        if generation().initdb.schema != "migrate":
+            pytest.skip(f"{generation().label} ships no migrations")
+        root = tmp_path / "d"
+        assert init(root)[0] == 0
+        config = root / "config"
+        assert pending_migrations(config) == []
+        back = pending_migrations(config, "0001_initial")
+        assert "bots.0002_routes_add_dirmonitor" in back
+        code, out = init(root)
+        assert code == 0, out
+        assert f"init-db: applied {len(back)} pending migrations" in out
+        assert pending_migrations(config) == []
+        db = root / "botssys" / "sqlitedb" / "botsdb"
+        with closing(sqlite3.connect(db)) as conn:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(routes)")}
+        assert "dirmonitor" in columns
+        assert init(root)[1].strip().startswith("init-db: nothing to do;")

@@ -30,6 +30,7 @@ from tests.bots.kit import (
     ROOT,
     BotsDir,
     StartRuntime,
+    can_log_in,
     generation,
     have_bots,
     make_bots_dir,
@@ -391,3 +392,57 @@ def test_edi_outcome_on_postgres(
     assert begun - 1 <= stamp <= ended
     assert edikit.value(metrics, "bots_edi_engine_lock_rows") == 0
     assert edikit.promtool_check(text) == ""
+
+
+def test_admin_user_instead_of_the_default(pg: Server, tmp_path: Path) -> None:
+    """1. init-db on an empty database with an admin user named: that superuser is created
+       and the well-known bots/botsbots login is not.
+    2. A later init-db with another password leaves the admin as it is, and says so.
+    """
+    pg.new_database("botsdb_admin")
+    admin = {"BOTS_ADMIN_USER": "admin", "BOTS_ADMIN_PASSWORD": "Adm1n-on-pg"}
+    env = pg_env(pg, "botsdb_admin", **admin)
+    code, out = init(tmp_path / "a", env)
+    assert code == 0, out
+    assert "init-db: created GUI superuser admin (the admin user) in" in out
+    assert pg.psql("SELECT string_agg(username, ',') FROM auth_user", "botsdb_admin") == "admin"
+    config = tmp_path / "a" / "config"
+    assert can_log_in(config, [("admin", "Adm1n-on-pg")], env) == [True]
+    code, out = init(tmp_path / "a", {**env, "BOTS_ADMIN_PASSWORD": "changed"})
+    assert code == 0, out
+    assert "admin user admin exists: left as it is" in out
+    assert out.strip().splitlines()[-1].startswith("init-db: nothing to do;")
+    assert can_log_in(config, [("admin", "Adm1n-on-pg"), ("admin", "changed")], env) == [
+        True,
+        False,
+    ]
+
+
+def test_first_run_retried_once_the_server_answers(pg: Server, tmp_path: Path) -> None:
+    """1. A service's first run while the database server does not answer yet (a closed
+       port): init-db's one line, exit 78; the configuration stays, with the marker.
+    2. The next start, the server up: still a first run; init-db creates the schema.
+    (The job queue is the service: the fresh bots.ini leaves it disabled, so it then stops
+    with that line, and the test needs no Bots port.)
+    """
+    pg.new_database("botsdb_retry")
+    root = tmp_path / "r"
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "BOTS_CONFIG_DIR": str(root / "config"),
+        "PYTHONPATH": str(ROOT),
+    }
+    down = run_cli(
+        ["jobqueueserver"], {**base, **pg_env(pg, "botsdb_retry", BOTS_DB_PORT=str(free_port()))}
+    )
+    assert down.returncode == 78, down.stdout + down.stderr
+    lines = down.stderr.strip().splitlines()
+    assert len(lines) == 1, down.stderr
+    assert lines[0].startswith("init-db: ") and "DATABASES['default']" in lines[0]
+    assert (root / initdb.PENDING_FILE).is_file()
+    up = run_cli(["jobqueueserver"], {**base, **pg_env(pg, "botsdb_retry")})
+    assert "did not finish" in up.stdout, up.stdout
+    assert "schema (" in up.stdout
+    assert not (root / initdb.PENDING_FILE).exists()
+    assert "[jobqueue] enabled must be True" in up.stderr
+    assert pg.psql("SELECT count(*) FROM auth_user", "botsdb_retry") == "1"

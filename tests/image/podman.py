@@ -50,6 +50,7 @@ class Podman:
     env: dict[str, str]
     containers: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)
     prefix: str = field(default_factory=lambda: "bots-test-" + uuid.uuid4().hex[:8])
 
     def run(
@@ -78,6 +79,23 @@ class Podman:
         name = self.name(what)
         self.run("volume", "create", name)
         self.volumes.append(name)
+        return name
+
+    def secret(self, what: str, value: str) -> str:
+        """A new podman secret holding `value` (given on stdin), removed at the end."""
+        name = self.name(what)
+        done = subprocess.run(
+            ["podman", "secret", "create", name, "-"],
+            env=self.env,
+            input=value,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"podman secret create -> {done.returncode}: {done.stderr}")
+        self.secrets.append(name)
         return name
 
     def start(self, what: str, *args: str) -> str:
@@ -109,11 +127,13 @@ class Podman:
         return done.stdout + done.stderr
 
     def cleanup(self) -> None:
-        """Remove every container and volume this run made, one name per call."""
+        """Remove every container, volume and secret this run made, one name per call."""
         for name in reversed(self.containers):
             self.run("rm", "-f", "-i", "-t", "0", name, check=False)
         for name in reversed(self.volumes):
             self.run("volume", "rm", "-f", name, check=False)
+        for name in reversed(self.secrets):
+            self.run("secret", "rm", name, check=False)
 
 
 def wait_for(condition: Any, deadline_s: float, what: str, pause: float = 0.2) -> Any:

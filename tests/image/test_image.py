@@ -126,22 +126,38 @@ def test_image_adds_at_most_110_mb_to_its_base(podman: Podman, image: str) -> No
 
 
 def test_webserver_healthy_ready_pid1_and_stops_cleanly(podman: Podman, image: str) -> None:
-    """1. init-db fills a fresh volume. 2. The webserver starts with a read-only root and no
-    capabilities. 3. `podman healthcheck run` turns healthy; /readyz answers 200 on the
-    published port; /metrics serves the runtime's series. 4. PID 1 is bots-runtime as uid
-    10001, and the root filesystem refuses writes. 5. `podman stop` (SIGTERM) ends it inside
+    """1. The image's default service (the webserver) starts on a fresh volume, with a
+    read-only root and no capabilities: its first run fills the volume with init-db.
+    2. `podman healthcheck run` turns healthy; /readyz answers 200 on the published port; the
+    web UI answers; /metrics serves the runtime's series. 3. PID 1 is bots-runtime as uid
+    10001, and the root filesystem refuses writes. 4. `podman stop` (SIGTERM) ends it inside
     the grace period with exit code 0."""
     volume = podman.volume()
-    init_db(podman, image, volume)
-    web = start_web(podman, image, volume)
+    password = podman.secret("admin-password", "Adm1n-in-the-image")
+    admin = (
+        # A read-only root gets no new mount point: the secret goes into a tmpfs there.
+        *("--tmpfs", "/run/secrets:mode=0755"),
+        *("--secret", f"{password},uid=10001,mode=0400"),
+        *("-e", "BOTS_ADMIN_USER=admin"),
+        *("-e", f"BOTS_ADMIN_PASSWORD_FILE=/run/secrets/{password}"),
+    )
+    web = start_web(podman, image, volume, "web", *admin)
     wait_for(lambda: healthy(podman, web), 60, "the webserver to become healthy")
+    first = podman.logs(web)
+    assert "init-db: first run of webserver: no bots.ini or settings.py in" in first
+    assert "init-db: created GUI superuser admin (the admin user)" in first
+    assert "init-db: done;" in first
     port = podman.host_port(web, 8099)
     ready = get(f"http://127.0.0.1:{port}/readyz")
     assert ready is not None
     assert ready.status_code == 200
-    ui = get(f"http://127.0.0.1:{podman.host_port(web, 8080)}/")
+    base = f"http://127.0.0.1:{podman.host_port(web, 8080)}"
+    ui = get(f"{base}/")
     assert ui is not None
     assert ui.status_code == 200
+    _login(base, "admin", "Adm1n-in-the-image").close()
+    with pytest.raises(AssertionError):
+        _login(base)  # the install database's bots/botsbots is gone
     metrics = get(f"http://127.0.0.1:{port}/metrics")
     assert metrics is not None
     for name in (
@@ -172,24 +188,24 @@ def test_webserver_healthy_ready_pid1_and_stops_cleanly(podman: Podman, image: s
     assert '"stop requested"' in podman.logs(web)
 
 
-def _login(base: str) -> httpx.Client:
+def _login(base: str, user: str = "bots", password: str = "botsbots") -> httpx.Client:
     client = httpx.Client(base_url=base, follow_redirects=True, timeout=10)
     try:
-        return _log_in(client, base)
+        return _log_in(client, base, user, password)
     except BaseException:
         client.close()
         raise
 
 
-def _log_in(client: httpx.Client, base: str) -> httpx.Client:
+def _log_in(client: httpx.Client, base: str, user: str, password: str) -> httpx.Client:
     client.get("/login/")
     token = client.cookies.get("csrftoken")
     assert token
     page = client.post(
         "/login/",
         data={
-            "username": "bots",
-            "password": "botsbots",
+            "username": user,
+            "password": password,
             "csrfmiddlewaretoken": token,
             "next": "/home",
         },

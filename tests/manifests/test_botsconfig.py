@@ -1,15 +1,19 @@
-"""The ConfigMap's bots.ini and settings.py work with the real runtime and Bots 3.3.1, and the
-grace periods cover the stop budgets that `bots-runtime check` prints for that configuration."""
+"""The ConfigMap's bots.ini and settings.py work with the real runtime and Bots (3.3.1 in CI;
+`BOTS_RUNTIME_TEST_BOTS_VENV` names another, as for tests/bots), and the grace periods cover
+the stop budgets that `bots-runtime check` prints for that configuration."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
-import sys
 from typing import TYPE_CHECKING
 
 import pytest
+
+from bots_runtime.bots import initdb
+from tests.bots.kit import BOTS_PYTHON
 
 from . import kube
 
@@ -22,11 +26,11 @@ SERVICES = ("webserver", "jobqueueserver", "dirmonitor", "engine")
 
 
 def runtime(args: list[str], data: Path) -> subprocess.CompletedProcess[str]:
-    """`bots-runtime ARGS` with the data folder's config, from this interpreter's venv."""
-    env = dict(os.environ, BOTS_CONFIG_DIR=str(data / "config"))
+    """`bots-runtime ARGS` with the data folder's config, in the Bots under test's venv."""
+    env = dict(os.environ, BOTS_CONFIG_DIR=str(data / "config"), PYTHONPATH=str(kube.REPO))
     env.pop("BOTS_DB_ENGINE", None)
     return subprocess.run(
-        [sys.executable, "-m", "bots_runtime", *args],
+        [BOTS_PYTHON, "-m", "bots_runtime", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -148,7 +152,7 @@ def test_postgresql_settings_come_from_the_environment(data: Path) -> None:
         " print(d['ENGINE'], d['HOST'], d['PORT'], d['NAME'], d['USER'])"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script, str(data / "config" / "settings.py")],
+        [BOTS_PYTHON, "-c", script, str(data / "config" / "settings.py")],
         env=env,
         capture_output=True,
         text=True,
@@ -171,3 +175,37 @@ def test_default_config_leaves_gui_runs_to_the_webserver(data: Path) -> None:
     done = runtime(["check", "jobqueueserver"], data)
     assert done.returncode == 78
     assert "[jobqueue] enabled" in done.stderr
+
+
+def test_settings_carry_init_dbs_host_and_proxy_block() -> None:
+    """The ConfigMap's settings.py has init-db's host and proxy block, word for word (the origin
+    format taken from the Bots it runs under), so
+    BOTS_ALLOWED_HOSTS, BOTS_CSRF_TRUSTED_ORIGINS and the proxy header mean the same in the
+    pods as in a folder init-db made (tests/bots/test_bots_proxy.py logs in through it)."""
+    text = (CONFIG / "settings.py").read_text(encoding="utf-8")
+    assert initdb.proxy_block("_BOTS4") in text  # the ConfigMap asks which Bots it runs under
+    assert "ALLOWED_HOSTS = ['*']" not in text
+
+
+def test_settings_fit_the_bots_generation(data: Path) -> None:
+    """Evaluated by the Django of the Bots under test: both names of botssys point at the
+    folder next to config/, USE_TZ is off (Bots' engine works in local time) and the trusted
+    origins are in that Django's own format."""
+    script = (
+        "import json, runpy, sys, django; g = runpy.run_path(sys.argv[1]);"
+        " print(json.dumps([g['BOTSSYS'], g['BOTSSYS_PATH'], g['USE_TZ'],"
+        " g['CSRF_TRUSTED_ORIGINS'], django.VERSION[0]]))"
+    )
+    done = subprocess.run(
+        [BOTS_PYTHON, "-c", script, str(data / "config" / "settings.py")],
+        env=dict(os.environ, BOTS_CSRF_TRUSTED_ORIGINS="https://bots.example.com"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    botssys, botssys_path, use_tz, origins, major = json.loads(done.stdout)
+    assert botssys == botssys_path == str(data / "botssys")
+    assert use_tz is False
+    assert origins == ["https://bots.example.com" if major >= 4 else "bots.example.com"]

@@ -381,3 +381,38 @@ def test_config_variants_differ_only_in_the_job_queue() -> None:
     assert default["jobqueue"].pop("enabled") == "False"
     assert queue["jobqueue"].pop("enabled") == "True"
     assert default == queue
+
+
+ADMIN_FILES = {
+    "BOTS_ADMIN_USER_FILE": "/run/secrets/bots-admin/username",
+    "BOTS_ADMIN_PASSWORD_FILE": "/run/secrets/bots-admin/password",
+    "BOTS_ADMIN_EMAIL_FILE": "/run/secrets/bots-admin/email",
+}
+
+
+@pytest.mark.parametrize("overlay", ALL)
+def test_init_db_is_the_only_init_step(rendered: dict[str, list[kube.Obj]], overlay: str) -> None:
+    """Every container that runs init-db (the Job, each Deployment's init container) reads the
+    optional admin Secret as files from a read-only mount; a Secret that is absent leaves the
+    files out (optional), so no admin is made. Every service container has the first-run
+    init-db turned off: the manifests keep their explicit init step."""
+    inits = 0
+    for workload, template in kube.workloads(rendered[overlay]):
+        volumes = {v["name"]: v for v in template["spec"]["volumes"]}
+        for container in kube.containers(template) + kube.containers(template, init=True):
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            service = _service_of(container)
+            if service == "init-db":
+                inits += 1
+                assert {k: env.get(k) for k in ADMIN_FILES} == ADMIN_FILES, kube.name_of(workload)
+                assert "BOTS_ADMIN_PASSWORD" not in env
+                mounts = {m["name"]: m for m in container["volumeMounts"]}
+                assert mounts["admin"]["mountPath"] == "/run/secrets/bots-admin"
+                assert mounts["admin"]["readOnly"] is True
+                secret = volumes["admin"]["secret"]
+                assert (secret["secretName"], secret["optional"]) == ("bots-admin", True)
+                assert secret["defaultMode"] & 0o007 == 0, "the password is not world-readable"
+            elif service in SERVED:
+                assert env["BOTS_RUNTIME_INIT_DB"] == "off", kube.name_of(workload)
+                assert "admin" not in {m["name"] for m in container["volumeMounts"]}
+    assert inits >= 2

@@ -119,10 +119,11 @@ def test_restart_codes_and_rewrites_are_applied() -> None:
 
 
 def test_every_setting_has_one_use() -> None:
-    """Each setting of the table is placed: the spec, the runtime, the catalogue or probe."""
+    """Each setting of the table is placed: the spec, the runtime, the catalogue, probe or
+    the CLI layer itself."""
     names = {setting.name for setting in config.SETTINGS}
     assert set(overrides.SETTING_USES) == names
-    assert set(overrides.SETTING_USES.values()) <= {"spec", "runtime", "catalogue", "probe"}
+    assert set(overrides.SETTING_USES.values()) <= {"spec", "runtime", "catalogue", "probe", "cli"}
 
 
 def test_runtime_settings_become_options() -> None:

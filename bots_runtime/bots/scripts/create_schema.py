@@ -1,21 +1,31 @@
-"""Create Bots' schema on an empty PostgreSQL or MySQL database; change nothing on a ready one.
+"""Create what is missing of Bots' database and its GUI users; change nothing that exists.
 
-Usage: python create_schema.py CONFIG_DIR SQL_DIR ADMIN_USER ADMIN_PASSWORD SCHEMA RAW_MODE
-TABLE=FILE[,TABLE=FILE...]
+Usage: python create_schema.py < JOB, where JOB is one JSON object (on stdin, so a password
+never shows in a process list):
+
+    config_dir   the Bots config directory
+    sql_dir      Bots' `sql/` folder
+    schema       `syncdb`: Django creates the missing tables from the models (Bots 3.3.1 ships
+                 no migrations); `migrate`: Django applies the migrations not applied yet
+                 (Bots 4.0); `none`: the schema is left alone (a SQLite copy of Bots' install
+                 database, which is complete)
+    raw_mode     `replace`: Django made the raw-SQL tables without Bots' column defaults, swap
+                 them for Bots' own SQL while still empty (3.3.1's files drop the table
+                 first); `create`: run Bots' SQL for each one that is absent (4.0's models
+                 leave them out, `managed = False`)
+    raw_tables   {table: file in sql_dir}
+    default_user [name, password]: created as superuser when the database has no user at all
+                 and no admin is named; null: never
+    admin        {name, password, email}: created as superuser when no user of that name
+                 exists; an existing one is never changed; null: none
+    drop_user    the login of the install database init-db has just copied: removed when an
+                 admin is named, so no well-known password is left behind; null: none
 
 Bots' own initialisation (`botsinit.generalinit`) reads the environment and sets up Django, as
-every Bots program does (4.0's URL checks need it). Then, under the server's advisory lock so
-two init-db runs take turns:
+every Bots program does. On PostgreSQL and MySQL everything runs under the server's advisory
+lock so two init-db runs take turns (SQLite: init-db's file lock already serialises them).
 
-- SCHEMA `syncdb` (Bots 3.3.1 ships no migrations): Django creates the missing tables from
-  the models; `migrate` (Bots 4.0): Django applies the migrations not applied yet;
-- the tables Bots writes with raw SQL that relies on column defaults Django does not create:
-  RAW_MODE `replace` swaps Django's version for Bots' own SQL while still empty (3.3.1's files
-  drop the table first); `create` runs Bots' SQL for each one that is absent (4.0's models
-  leave them out, `managed = False`);
-- a GUI superuser when there is no user at all.
-
-Prints the list of what was created as JSON on the last line of stdout.
+Prints {"done": [...], "notes": [...]} as JSON on the last line of stdout.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Any
 
 LOCK_NAME = "bots-runtime init-db"
 LOCK_WAIT = 600
@@ -38,6 +49,7 @@ LOCKS = {
     ),
     "mysql": (f"SELECT GET_LOCK(%s, {LOCK_WAIT})", "SELECT RELEASE_LOCK(%s)"),
 }
+VENDORS = ("postgresql", "mysql", "sqlite")
 
 
 def statements(sql: str) -> list[str]:
@@ -52,19 +64,24 @@ def make_schema(schema: str) -> list[str]:
     from django.db import connection  # noqa: PLC0415
     from django.db.migrations.executor import MigrationExecutor  # noqa: PLC0415
 
+    if schema == "none":
+        return []
     if schema == "migrate":
         executor = MigrationExecutor(connection)
         pending = len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
         if not pending:
             return []
+        upgrade = any(app == "bots" for app, _name in executor.loader.applied_migrations)
         call_command("migrate", interactive=False, verbosity=0)
-        return [f"schema ({pending} migrations)"]
+        if upgrade:
+            return [f"applied {pending} pending migrations (a database of an older Bots)"]
+        return [f"created schema ({pending} migrations)"]
     wanted = {m._meta.db_table for m in apps.get_models(include_auto_created=True)}  # noqa: SLF001
     missing = sorted(wanted - set(connection.introspection.table_names()))
     if not missing:
         return []
     call_command("migrate", run_syncdb=True, interactive=False, verbosity=0)
-    return [f"schema ({len(missing)} tables)"]
+    return [f"created schema ({len(missing)} tables)"]
 
 
 def wanted_raw(table: str, raw_mode: str) -> bool:
@@ -100,44 +117,72 @@ def make_raw_tables(sql_dir: str, raw_mode: str, raw_tables: dict[str, str]) -> 
         with transaction.atomic(), connection.cursor() as cursor:
             for statement in statements(sql):
                 cursor.execute(statement)
-        created.append(f"table {table} from {path}")
+        created.append(f"created table {table} from {path}")
     return created
 
 
-def main(
-    config_dir: str,
-    sql_dir: str,
-    admin: tuple[str, str],
-    schema: str,
-    raw_mode: str,
-    raw_tables: dict[str, str],
-) -> None:
-    """Create what is missing of the schema, the raw-SQL tables and the GUI user."""
+def make_users(
+    default: list[str] | None, admin: dict[str, str] | None, drop_user: str | None
+) -> tuple[list[str], list[str]]:
+    """The GUI superusers: the named admin when missing, else the default on an empty table.
+
+    An existing user is never changed, whatever its password; that is said in a note.
+    """
+    from django.contrib.auth import get_user_model  # noqa: PLC0415
+    from django.utils import timezone  # noqa: PLC0415
+
+    users = get_user_model()
+    # Bots 3.3.1's install database predates Django 1.8: auth_user.last_login is NOT NULL.
+    stamp = {"last_login": timezone.now()}
+    done: list[str] = []
+    notes: list[str] = []
+    if admin is None:
+        if default is not None and not users.objects.exists():
+            users.objects.create_superuser(default[0], "", default[1], **stamp)
+            done.append(f"created GUI superuser {default[0]}")
+        return done, notes
+    if drop_user is not None:
+        gone = users.objects.filter(username=drop_user)
+        if gone.exists():
+            gone.delete()
+            done.append(f"removed the install database's login {drop_user} (an admin is named)")
+    name = admin["name"]
+    if users.objects.filter(username=name).exists():
+        notes.append(
+            f"admin user {name} exists: left as it is (init-db never changes an existing user"
+            " or its password)"
+        )
+    else:
+        users.objects.create_superuser(name, admin.get("email", ""), admin["password"], **stamp)
+        done.append(f"created GUI superuser {name} (the admin user)")
+    return done, notes
+
+
+def main(job: dict[str, Any]) -> None:
+    """Create what is missing of the schema, the raw-SQL tables and the GUI users."""
     from bots import botsinit  # noqa: PLC0415 - this interpreter is Bots', not the runtime's
 
-    botsinit.generalinit(config_dir)
-    from django.contrib.auth import get_user_model  # noqa: PLC0415
+    botsinit.generalinit(job["config_dir"])
     from django.db import connection  # noqa: PLC0415
 
-    if connection.vendor not in LOCKS:
-        msg = f"init-db creates schemas on PostgreSQL and MySQL only, not on {connection.vendor}"
+    if connection.vendor not in VENDORS:
+        msg = f"init-db knows PostgreSQL, MySQL and SQLite, not {connection.vendor}"
         raise SystemExit(msg)
-    lock, unlock = LOCKS[connection.vendor]
-    with connection.cursor() as cursor:
-        cursor.execute(lock, [LOCK_NAME])
-    try:
-        created = make_schema(schema)
-        created += make_raw_tables(sql_dir, raw_mode, raw_tables)
-        user_model = get_user_model()
-        if not user_model.objects.exists():
-            user_model.objects.create_superuser(admin[0], "", admin[1])
-            created.append(f"GUI superuser {admin[0]}")
-    finally:
+    lock, unlock = LOCKS.get(connection.vendor, ("", ""))
+    if lock:
         with connection.cursor() as cursor:
-            cursor.execute(unlock, [LOCK_NAME])
-    sys.stdout.write("\n" + json.dumps(created) + "\n")
+            cursor.execute(lock, [LOCK_NAME])
+    try:
+        done = make_schema(job["schema"])
+        done += make_raw_tables(job["sql_dir"], job["raw_mode"], job["raw_tables"])
+        users, notes = make_users(job["default_user"], job["admin"], job["drop_user"])
+        done += users
+    finally:
+        if unlock:
+            with connection.cursor() as cursor:
+                cursor.execute(unlock, [LOCK_NAME])
+    sys.stdout.write("\n" + json.dumps({"done": done, "notes": notes}) + "\n")
 
 
 if __name__ == "__main__":
-    tables = dict(item.split("=", 1) for item in sys.argv[7].split(",") if item)
-    main(sys.argv[1], sys.argv[2], (sys.argv[3], sys.argv[4]), sys.argv[5], sys.argv[6], tables)
+    main(json.loads(sys.stdin.read()))

@@ -1,4 +1,4 @@
-"""Evaluate a Bots settings.py; print the Bots version, botssys, database and TIME_ZONE.
+"""Evaluate a Bots settings.py; print the Bots version, botssys, database, TIME_ZONE and hosts.
 
 Usage: python read_settings.py SETTINGS_PY [MODULE,MODULE...]. The modules are database
 drivers; for each, whether this interpreter could import it (found, not imported). Only plain
@@ -20,6 +20,13 @@ DJANGO_DEFAULT_ZONE = "America/Chicago"
 BOTSSYS_NAMES = ("BOTSSYS_PATH", "BOTSSYS")
 
 
+def allowed_hosts(value: object) -> list[str] | None:
+    """ALLOWED_HOSTS as strings; None when it is not a list of them (Django would refuse it)."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        return None
+    return [str(v) for v in value]
+
+
 def main(path: str, drivers: list[str]) -> None:
     """Run settings.py as Django would import it and print what bots-runtime needs."""
     values = runpy.run_path(path)
@@ -33,6 +40,7 @@ def main(path: str, drivers: list[str]) -> None:
         # Django's own default when the name is missing; None means the system's zone.
         "time_zone": values.get("TIME_ZONE", DJANGO_DEFAULT_ZONE) or "",
         "drivers": {name: importlib.util.find_spec(name) is not None for name in drivers},
+        "allowed_hosts": allowed_hosts(values.get("ALLOWED_HOSTS")),
     }
     sys.stdout.write(json.dumps(out))
 

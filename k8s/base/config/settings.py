@@ -1,28 +1,33 @@
 # -*- coding: utf-8 -*-
-"""Django settings for Bots 3.3.1 in Kubernetes (ConfigMap bots-config).
+"""Django settings for Bots in Kubernetes (ConfigMap bots-config), for Bots 3.3.1 and 4.0.
 
-What `bots-runtime init-db` writes from Bots' install/settings.py: BOTSSYS_PATH next to this
-config folder on the data volume; the database from BOTS_DB_* variables (SQLite by default,
-PostgreSQL with BOTS_DB_ENGINE=postgresql and the Secret bots-db); SECRET_KEY from
-BOTS_SECRET_KEY (put it in the Secret; the value below is public).
+Bots 3.3.1's install/settings.py with what `bots-runtime init-db` writes into it, made to work
+under either Bots: BOTSSYS_PATH (3.3.1's name) and BOTSSYS (4.0's) both name the folder next to
+this config folder on the data volume; the database from BOTS_DB_* variables (SQLite by
+default, PostgreSQL with BOTS_DB_ENGINE=postgresql and the Secret bots-db); SECRET_KEY from
+BOTS_SECRET_KEY (put it in the Secret; the value below is public); host names and the
+TLS-terminating proxy from BOTS_ALLOWED_HOSTS, BOTS_CSRF_TRUSTED_ORIGINS, BOTS_PROXY_SSL_HEADER
+and BOTS_USE_X_FORWARDED_HOST (init-db's own block, below). Where Bots 3.3.1 (Django 2.2) and
+Bots 4.0 (Django 5) want different values, `_BOTS4` decides, from the Bots that loads this file.
 """
 from __future__ import unicode_literals
 
 import os
 import platform
 import bots
+from bots.__about__ import __version__ as _BOTS_VERSION
+
+# Bots 4.0 (Django 4 and later; 5.1 and later for its SQLite options) or Bots 3.3.1 (Django 2.2):
+# asked of Bots' own version string, which costs nothing (importing Django 2.2 costs 0.15 s).
+_BOTS4 = int(_BOTS_VERSION.split('.')[0]) >= 4
 
 
 PROJECT_PATH = os.path.abspath(os.path.dirname(bots.__file__))
 
-BOTSENV = os.getenv('BOTSENV')
-if BOTSENV:
-    BOTSSYS = 'botssys_%s' % BOTSENV
-else:
-    BOTSENV = 'bots'
-    BOTSSYS = 'botssys'
+BOTSENV = os.getenv('BOTSENV') or 'bots'
 # bots-runtime: botssys is the folder next to this config directory (as in bots.ini)
 BOTSSYS_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'botssys')
+BOTSSYS = BOTSSYS_PATH  # Bots 4.0's name for it
 
 HOSTNAME = platform.node()
 
@@ -65,7 +70,12 @@ elif _BOTS_DB_ENGINE in ('sqlite3', 'sqlite'):
             'PASSWORD': '',
             'HOST': '',
             'PORT': '',
-            'OPTIONS': {},
+            # Bots 4.0's own choices; Django 2.2 (Bots 3.3.1) knows none of them.
+            'OPTIONS': {
+                'init_command': 'PRAGMA synchronous=OFF;',
+                'transaction_mode': 'EXCLUSIVE',
+                'timeout': 99.0,
+            } if _BOTS4 else {},
         }
     }
 else:
@@ -102,6 +112,9 @@ else:
 # If running in a Windows environment this must be set to the same as your
 # system time zone.
 TIME_ZONE = os.environ.get('BOTS_TIME_ZONE', 'UTC')
+# Bots' engine works in local time: Django 2.2's default, and what Bots 4.0's template sets
+# (Django 5 would default to True).
+USE_TZ = False
 
 # ******language code/internationalization*************************
 # Language code for this installation. All choices can be found here:
@@ -124,7 +137,48 @@ LOGIN_URL = '/login/'
 LOGIN_REDIRECT_URL = '/home'
 LOGOUT_URL = '/logout/'
 # LOGOUT_REDIRECT_URL = # not such parameter; is set in urls.py
-ALLOWED_HOSTS = ['*']
+# *********host names and proxies (written by bots-runtime init-db)*********************
+# BOTS_ALLOWED_HOSTS: the host names the web UI answers to, comma-separated (default *).
+#   127.0.0.1, localhost and [::1] are always added: bots-runtime checks the UI there.
+# BOTS_CSRF_TRUSTED_ORIGINS: where a login form may be sent from when the proxy rewrites the
+#   Host header, comma-separated: https://bots.example.com (a bare host name means https).
+#   Django 4 and later (Bots 4.0) get it as written; Django 2.2 (Bots 3.3.1) without https://.
+# BOTS_PROXY_SSL_HEADER: the header a TLS-terminating proxy sets to https on every request,
+#   such as X-Forwarded-Proto (default: none). Set it only behind a proxy that always sets or
+#   removes that header, never where clients reach the web UI directly.
+# BOTS_USE_X_FORWARDED_HOST: true when the proxy passes the original host in X-Forwarded-Host.
+_BOTS_SCHEMED_ORIGINS = _BOTS4
+
+
+def _bots_list(name, default=''):
+    return [part.strip() for part in os.environ.get(name, default).split(',') if part.strip()]
+
+
+def _bots_origin(origin):
+    address = origin.split('://', 1)[-1].rstrip('/')
+    if _BOTS_SCHEMED_ORIGINS:
+        if '://' in origin:
+            return origin.rstrip('/')
+        return 'https://' + ('*' + address if address.startswith('.') else address)
+    return address[1:] if address.startswith('*.') else address
+
+
+ALLOWED_HOSTS = _bots_list('BOTS_ALLOWED_HOSTS', '*')
+if '*' not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS += ['127.0.0.1', 'localhost', '[::1]']
+CSRF_TRUSTED_ORIGINS = [_bots_origin(item) for item in _bots_list('BOTS_CSRF_TRUSTED_ORIGINS')]
+if os.environ.get('BOTS_PROXY_SSL_HEADER', '').strip():
+    SECURE_PROXY_SSL_HEADER = (
+        'HTTP_' + os.environ['BOTS_PROXY_SSL_HEADER'].strip().upper().replace('-', '_'),
+        'https',
+    )
+_BOTS_FLAGS = {'1': True, 'true': True, 'yes': True, 'on': True,
+               '0': False, 'false': False, 'no': False, 'off': False, '': False}
+_bots_forwarded_host = os.environ.get('BOTS_USE_X_FORWARDED_HOST', '').strip().lower()
+if _bots_forwarded_host not in _BOTS_FLAGS:
+    raise ValueError('BOTS_USE_X_FORWARDED_HOST=%r: expected true or false'
+                     % os.environ['BOTS_USE_X_FORWARDED_HOST'])
+USE_X_FORWARDED_HOST = _BOTS_FLAGS[_bots_forwarded_host]
 
 # *********sessions, cookies, log out time*************************
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True      #True: always log in when browser is closed
