@@ -15,6 +15,8 @@ from tests.http.kit import get
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from anyio.abc import Process
+
 pytestmark = pytest.mark.anyio
 
 CHILD = """
@@ -39,6 +41,17 @@ async def bound_port(port_file: Path) -> int:
             if text.strip():
                 return int(text)
             await anyio.sleep(0.01)
+
+
+async def stop(runtime: Process) -> None:
+    """SIGTERM and its stop sequence, so the child goes too; SIGKILL only if that hangs."""
+    if runtime.returncode is None:
+        runtime.send_signal(signal.SIGTERM)
+        with anyio.move_on_after(15):
+            await runtime.wait()
+    if runtime.returncode is None:
+        runtime.kill()
+        await runtime.wait()
 
 
 async def status(port: int, path: str) -> int:
@@ -105,9 +118,7 @@ async def test_drain_order(tmp_path: Path) -> None:
             with anyio.fail_after(10):
                 code = await runtime.wait()
         finally:
-            if runtime.returncode is None:
-                runtime.kill()
-                await runtime.wait()
+            await stop(runtime)
             log.close()
     signalled = float(marker.read_text()) - sent
     assert code == 0
@@ -142,8 +153,7 @@ async def test_probe_command(tmp_path: Path) -> None:
                     await anyio.sleep(0.02)
             assert await probe_cli(port, "--timeout", "2") == (0, b"")
         finally:
-            runtime.kill()
-            await runtime.wait()
+            await stop(runtime)
             log.close()
     code, output = await probe_cli(port)
     assert code == 1
@@ -170,6 +180,5 @@ async def test_open_connections_are_counted(tmp_path: Path) -> None:
             for stream in idle:
                 await stream.aclose()
         finally:
-            runtime.kill()
-            await runtime.wait()
+            await stop(runtime)
             log.close()
