@@ -49,6 +49,16 @@ def test_long_line_is_split_and_marked_not_lost(runtime: RuntimeFactory) -> None
     assert [p.get("partial", False) for p in pieces] == [True, True, True, False]
 
 
+def test_line_longer_than_one_read_but_under_the_limit_stays_whole(
+    runtime: RuntimeFactory,
+) -> None:
+    """The relay reads 16 KiB at a time; a 60,000-byte line is still one event, not pieces."""
+    code = "import os; os.write(1, b'b' * 60000 + b'\\n')"
+    rt = run_to_end(runtime, "run", "--", PYTHON, "-c", code)
+    pieces = [e for e in rt.events() if e.get("logger") == "child"]
+    assert [(len(str(p["event"])), p.get("partial", False)) for p in pieces] == [(60000, False)]
+
+
 def test_invalid_utf8_is_escaped_not_fatal(runtime: RuntimeFactory) -> None:
     code = "import os; os.write(1, b'ok \\xff\\xfe end\\n')"
     rt = run_to_end(runtime, "run", "--", PYTHON, "-c", code)
