@@ -26,7 +26,8 @@ from bots_runtime.bots.recent import RecentEdi
 from bots_runtime.core import exit_codes
 from bots_runtime.core.childenv import child_env
 from bots_runtime.core.errors import SettingError
-from bots_runtime.core.spec import CheckSpec, CollectorSpec, Level, ServiceSpec, StartGate
+from bots_runtime.core.hooks import CollectorSpec, StartGate
+from bots_runtime.core.spec import CheckSpec, Level, ServiceSpec
 from bots_runtime.process import mounts
 from bots_runtime.web.probes import (
     FreeSpaceProbe,

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from bots_runtime.bots.environment import Database
     from bots_runtime.bots.outcomes import RunOutcome, Watermark
-    from bots_runtime.core.spec import EventLog, RunRecord
+    from bots_runtime.core.hooks import EventLog, RunRecord
 
 #: Seconds to connect or wait for a lock before the spawn: a database that slow is down.
 WATERMARK_TIMEOUT = 2.0

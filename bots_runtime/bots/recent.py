@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from bots_runtime.bots.connection import ReadError, connect, dialect, query
 from bots_runtime.bots.outcomes import CRASH_RECOVERY, FILE_STATES, OTHER, STATES
-from bots_runtime.core.spec import GaugeFamily
+from bots_runtime.core.hooks import GaugeFamily
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from bots_runtime.core import signals
 from bots_runtime.core.spec import StopTarget
-from bots_runtime.process.procfs import children_of, group_members
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -52,6 +51,8 @@ def group_alive(pgid: int) -> bool:
 
 def our_children() -> list[int]:
     """Pids whose parent is this process (the main child and orphans re-parented to us)."""
+    from bots_runtime.process.procfs import children_of  # noqa: PLC0415 - see _scan_group
+
     return children_of(os.getpid())
 
 
@@ -93,7 +94,7 @@ class ChildTree:
         if target is None:
             target = StopTarget.GROUP if self._to_group else StopTarget.CHILD
         if target is StopTarget.REST:
-            for pid in group_members(self.pid):
+            for pid in _scan_group(self.pid):
                 if pid != self.pid:
                     _kill(pid, sent, group=False)
         else:
@@ -135,3 +136,11 @@ def _kill(pid: int, signum: int, *, group: bool) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def _scan_group(pgid: int) -> list[int]:
+    # procfs is imported on first use: `become_subreaper` runs before the spawn, and the
+    # parser's dataclass costs about 1.5 ms of exec to child.
+    from bots_runtime.process.procfs import group_members  # noqa: PLC0415
+
+    return group_members(pgid)

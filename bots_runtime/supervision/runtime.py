@@ -18,8 +18,8 @@ import anyio
 
 from bots_runtime import __version__
 from bots_runtime.core import signals
+from bots_runtime.core.hooks import RunRecord
 from bots_runtime.core.options import RuntimeOptions
-from bots_runtime.core.spec import RunRecord
 from bots_runtime.core.state import Board, Snapshot
 from bots_runtime.process import spawn
 from bots_runtime.process.launch import Launch, LaunchError, prepare

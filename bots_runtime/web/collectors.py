@@ -19,7 +19,7 @@ from bots_runtime.web.probes import failure_reason
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from bots_runtime.core.spec import CollectorSpec, GaugeFamily
+    from bots_runtime.core.hooks import CollectorSpec, GaugeFamily
 
 #: Called when a collector starts or stops failing: (name, ok, reason).
 ChangeReport = Callable[[str, bool, str], None]

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from prometheus_client.metrics_core import Metric
 
-    from bots_runtime.core.spec import GaugeFamily
+    from bots_runtime.core.hooks import GaugeFamily
     from bots_runtime.core.state import Board
     from bots_runtime.web.checks import CheckRunner
     from bots_runtime.web.collectors import CollectorRunner

@@ -6,7 +6,7 @@ import anyio
 import pytest
 from prometheus_client import generate_latest
 
-from bots_runtime.core.spec import CollectorSpec, GaugeFamily
+from bots_runtime.core.hooks import CollectorSpec, GaugeFamily
 from bots_runtime.core.state import Board, Snapshot
 from bots_runtime.web.checks import CheckRunner
 from bots_runtime.web.collectors import CollectorRunner
