@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.bots.kit import BOTS_PYTHON, BotsDir
+from tests.bots.kit import BOTS_PYTHON, BotsDir, generation
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -102,6 +102,8 @@ def install(bots: BotsDir, env: dict[str, str], routes: tuple[str, ...]) -> EdiR
             str(bots_python()),
             str(EDI / "install_plugin.py"),
             f"-c{bots.config}",
+            "--index",
+            generation().plugin_index,
             "--activate",
             ",".join(routes),
         ],

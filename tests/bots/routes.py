@@ -24,6 +24,7 @@ import os
 import sys
 import tempfile
 import zipfile
+from collections.abc import Mapping, Sequence
 
 #: Every route field either version knows; each plugin reader drops what it does not know.
 ROUTE_FIELDS = {
@@ -87,17 +88,49 @@ def passthrough(name: str, botssys: str, *, watched: bool) -> list[dict[str, obj
     ]
 
 
-def plugin(path: str, index: str, plugs: list[dict[str, object]]) -> None:
-    """A plugin zip holding only these definitions, with the index this Bots reads."""
-    with zipfile.ZipFile(path, "w") as archive:
+def plugin(
+    path: str,
+    index: str,
+    plugs: Sequence[Mapping[str, object]],
+    files: Sequence[tuple[str, str]] = (),
+) -> None:
+    """A plugin zip holding these definitions, with the index this Bots reads, and `files`.
+
+    `files` are (file on disk, path in the zip) pairs, such as usersys grammars and mappings.
+    """
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         if index == "botsindex.py":
             lines = ["version = '3'", "plugins = ["] + [f"    {p!r}," for p in plugs] + ["]"]
             archive.writestr(index, "\n".join(lines) + "\n")
         else:
-            grouped: dict[str, list[dict[str, object]]] = {}
+            grouped: dict[str, list[Mapping[str, object]]] = {}
             for plug in plugs:
                 grouped.setdefault(str(plug["plugintype"]), []).append(plug)
             archive.writestr(index, json.dumps({"bots_version": "4", "plugins": grouped}))
+        for source, name in files:
+            archive.write(source, name)
+
+
+def start_bots(config: str, logger_name: str) -> None:
+    """Bots' own set-up for `config` (bots.ini, settings.py, Django), logging warnings only."""
+    import logging  # noqa: PLC0415
+
+    from bots import botsglobal, botsinit  # noqa: PLC0415 - the interpreter's own Bots
+
+    botsinit.generalinit(config)
+    logger = logging.getLogger(logger_name)
+    logger.addHandler(logging.StreamHandler(sys.stderr))
+    logger.setLevel(logging.WARNING)  # the plugin reader logs every row at INFO
+    botsglobal.logger = logger  # pluglib logs through it; engine.log stays untouched
+
+
+def read_plugin(path: str) -> None:
+    """What the GUI's "Read plugin" page does: Bots' reader, in one transaction."""
+    import django.db  # noqa: PLC0415
+    from bots import pluglib  # noqa: PLC0415
+
+    with django.db.transaction.atomic():
+        pluglib.read_plugin(path)
 
 
 def main() -> None:
@@ -109,19 +142,9 @@ def main() -> None:
     parser.add_argument("--watched", action="store_true", help="passthrough: dirmonitor=True")
     parser.add_argument("--deactivate-all", action="store_true")
     args = parser.parse_args()
+    start_bots(args.config, "tests.routes")
 
-    import logging  # noqa: PLC0415
-
-    from bots import botsglobal, botsinit  # noqa: PLC0415 - the interpreter's own Bots
-
-    botsinit.generalinit(args.config)
-    logger = logging.getLogger("tests.routes")
-    logger.addHandler(logging.StreamHandler(sys.stderr))
-    logger.setLevel(logging.WARNING)  # the plugin reader logs every row at INFO
-    botsglobal.logger = logger
-
-    import django.db  # noqa: PLC0415
-    from bots import models, pluglib  # noqa: PLC0415
+    from bots import botsglobal, models  # noqa: PLC0415 - the interpreter's own Bots
 
     if args.deactivate_all:
         for route in models.routes.objects.filter(active=True):
@@ -140,8 +163,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as temp:
             path = os.path.join(temp, "routes.zip")
             plugin(path, args.index, plugs)
-            with django.db.transaction.atomic():
-                pluglib.read_plugin(path)
+            read_plugin(path)
         names = [n for n, _ in routes] + list(args.passthrough)
         for route in models.routes.objects.filter(idroute__in=names):
             route.active = True

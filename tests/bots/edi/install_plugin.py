@@ -2,12 +2,11 @@
 
 Run with the Python of the Bots installation under test (3.3.1 or 4.0):
 
-    python install_plugin.py -c/abs/config [--activate edi_pass,edi_csv]
+    python install_plugin.py -c/abs/config --index botsindex.json [--activate edi_pass,edi_csv]
 
 1. `botsinit.generalinit(config)`: Bots reads bots.ini and settings.py and sets up Django.
-2. A plugin zip is built from `plugin.json` and `usersys/`: `botsindex.py` for Bots 3.x (the
-   only index 3.3.1 reads), `botsindex.json` for 4.x (which still reads the .py one, but
-   warns that it is deprecated).
+2. A plugin zip is built from `plugin.json` and `usersys/` by ../routes.py, with the index the
+   caller names from the generation table (`botsindex.py` is the only one 3.3.1 reads).
 3. `bots.pluglib.read_plugin(zip)`, the call behind the GUI's "Read plugin" page, writes the
    channels, routes and translation rule through Bots' models and the grammar, mapping and
    routescript files into usersys. It always stores routes inactive.
@@ -21,38 +20,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-CHANNEL_DEFAULTS: dict[str, Any] = {"type": "file", "charset": "us-ascii", "desc": ""}
-ROUTE_DEFAULTS: dict[str, Any] = {
-    "seq": 1,
-    "fromchannel": None,
-    "tochannel": None,
-    "fromeditype": "",
-    "frommessagetype": "",
-    "toeditype": "",
-    "tomessagetype": "",
-    "alt": "",
-    "frompartner": None,
-    "topartner": None,
-    "frompartner_tochannel": None,
-    "topartner_tochannel": None,
-    "testindicator": "",
-    "notindefaultrun": False,
-    "defer": False,
-    "zip_incoming": None,
-    "zip_outgoing": None,
-    # A 4.0 column; 3.3.1's plugin reader drops fields its models do not have.
-    "dirmonitor": False,
-    "active": False,
-}
+sys.path.insert(0, str(HERE.parents[2]))  # the checkout, for the plugin writer beside us
+from tests.bots.routes import (  # noqa: E402
+    CHANNEL_FIELDS,
+    ROUTE_FIELDS,
+    plugin,
+    read_plugin,
+    start_bots,
+)
+
 TRANSLATE_DEFAULTS: dict[str, Any] = {
     "active": True,
     "alt": "",
@@ -64,59 +47,41 @@ TRANSLATE_DEFAULTS: dict[str, Any] = {
 
 def plugs(index: dict[str, Any]) -> list[dict[str, Any]]:
     """Bots' plugin rows: every channel, route and translation with its plugintype."""
-    rows = [dict(CHANNEL_DEFAULTS, plugintype="channel", **c) for c in index["channels"]]
-    rows += [dict(ROUTE_DEFAULTS, plugintype="routes", **r) for r in index["routes"]]
+    rows = [dict(CHANNEL_FIELDS, plugintype="channel", **c) for c in index["channels"]]
+    rows += [dict(ROUTE_FIELDS, plugintype="routes", seq=1, **r) for r in index["routes"]]
     rows += [dict(TRANSLATE_DEFAULTS, plugintype="translate", **t) for t in index["translations"]]
     return rows
 
 
-def build_zip(target: Path, rows: list[dict[str, Any]], bots_version: str) -> None:
-    """The plugin zip in the index format this Bots generation reads."""
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        if bots_version.startswith("3"):
-            lines = [f"version = {bots_version!r}", "plugins = ["]
-            lines += [f"    {row!r}," for row in rows]
-            lines.append("]")
-            archive.writestr("botsindex.py", "\n".join(lines) + "\n")
-        else:
-            grouped: dict[str, list[dict[str, Any]]] = {}
-            for row in rows:
-                grouped.setdefault(row["plugintype"], []).append(row)
-            document = {"bots_version": bots_version, "plugins": grouped}
-            archive.writestr("botsindex.json", json.dumps(document, indent=2))
-        for path in sorted((HERE / "usersys").rglob("*.py")):
-            if "__pycache__" not in path.parts:
-                archive.write(path, path.relative_to(HERE).as_posix())
+def usersys_files() -> list[tuple[str, str]]:
+    """The grammars, mappings and routescripts, at their usersys paths inside the zip."""
+    return [
+        (str(path), path.relative_to(HERE).as_posix())
+        for path in sorted((HERE / "usersys").rglob("*.py"))
+        if "__pycache__" not in path.parts
+    ]
 
 
 def main() -> None:
     """Read the plugin into the environment named by -c and activate the chosen routes."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-c", dest="config", required=True, help="absolute Bots config dir")
+    parser.add_argument("--index", required=True, choices=("botsindex.py", "botsindex.json"))
     parser.add_argument("--activate", default="edi_pass,edi_csv", help="routes to switch on")
     args = parser.parse_args()
     config = args.config.rstrip(os.sep)
     if not os.path.isabs(config):
         sys.exit("-c must be an absolute path")
+    start_bots(config, "bots.testplugin")
 
-    from bots import botsglobal, botsinit  # noqa: PLC0415 - the Bots of this interpreter
-
-    botsinit.generalinit(config)
-    logger = logging.getLogger("bots.testplugin")
-    logger.addHandler(logging.StreamHandler(sys.stderr))
-    logger.setLevel(logging.WARNING)  # the plugin reader logs every row at INFO
-    botsglobal.logger = logger  # pluglib logs through it; engine.log stays untouched
-
-    import django.db  # noqa: PLC0415
-    from bots import botslib, models, pluglib  # noqa: PLC0415
+    from bots import botsglobal, botslib, models  # noqa: PLC0415 - the Bots of this interpreter
 
     index = json.loads((HERE / "plugin.json").read_text(encoding="utf-8"))
     version = str(botsglobal.version)
     with tempfile.TemporaryDirectory(prefix="bots-test-plugin-") as temp:
-        archive = Path(temp) / "plugin.zip"
-        build_zip(archive, plugs(index), version)
-        with django.db.transaction.atomic():
-            pluglib.read_plugin(str(archive))
+        archive = str(Path(temp) / "plugin.zip")
+        plugin(archive, args.index, plugs(index), usersys_files())
+        read_plugin(archive)
     known = [route["idroute"] for route in index["routes"]]
     wanted = [name for name in args.activate.split(",") if name]
     if unknown := sorted(set(wanted) - set(known)):
