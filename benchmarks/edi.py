@@ -37,13 +37,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks import pgcluster
 from benchmarks.peers import REPO, free_port
 from benchmarks.stats import Summary
 from bots_runtime.bots import environment, initdb
 from bots_runtime.bots.connection import connect, dialect
 from bots_runtime.bots.recent import read_gauges
 from bots_runtime.core.childenv import child_env
+from tests.support import pgcluster
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -148,6 +148,8 @@ def make_env(root: Path, db_env: dict[str, str]) -> Env:
             sys.executable,
             str(EDI / "install_plugin.py"),
             f"-c{loaded.config_dir}",
+            "--index",
+            loaded.generation.plugin_index,
             "--activate",
             ",".join(ROUTES),
         ],
@@ -357,7 +359,7 @@ def bench(bots: Env, sizes: Sizes) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _postgres_env(root: Path) -> Iterator[dict[str, str]]:
-    with pgcluster.cluster() as server:
+    with pgcluster.cluster("bots-bench-pg-") as server:
         server.psql("CREATE DATABASE botsbench OWNER bots")
         yield {
             "BOTS_DB_ENGINE": "postgresql",

@@ -7,15 +7,10 @@ it by the PID in its postmaster.pid afterwards.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,26 +31,16 @@ from tests.bots.kit import (
     make_bots_dir,
     run_cli,
 )
-from tests.support import free_port, process_exists, wait_until
+from tests.support import free_port, pgcluster, wait_until
+from tests.support.pgcluster import PASSWORD, Cluster
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-PG_BIN = Path(os.environ.get("BOTS_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
-PASSWORD = "bots-test-pw"
-
 
 def _pg_available() -> str | None:
-    if not (PG_BIN / "initdb").is_file() or not (PG_BIN / "pg_ctl").is_file():
-        return f"PostgreSQL server binaries not found in {PG_BIN} (apt install postgresql)"
-    if os.geteuid() != 0 or shutil.which("runuser") is None:
-        return "needs root and runuser to run the server as the postgres user"
-    try:
-        import pwd  # noqa: PLC0415
-
-        pwd.getpwnam("postgres")
-    except KeyError:
-        return "no postgres user"
+    if reason := pgcluster.unavailable_reason():
+        return reason
     if not have_bots():
         return "Bots EDI 3.3.1 is not installed"
     return None
@@ -70,103 +55,10 @@ pytestmark = [
 ]
 
 
-@dataclass
-class Server:
-    """A running PostgreSQL cluster: where it listens and how to run psql as its superuser."""
-
-    root: Path
-    port: int
-
-    def psql(self, sql: str, database: str = "postgres") -> str:
-        done = subprocess.run(
-            [
-                "runuser",
-                "-u",
-                "postgres",
-                "--",
-                str(PG_BIN / "psql"),
-                "-h",
-                str(self.root / "sock"),
-                "-p",
-                str(self.port),
-                "-d",
-                database,
-                "-AtX",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                sql,
-            ],
-            cwd=self.root,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip()
-
-    def new_database(self, name: str) -> None:
-        self.psql(f"CREATE DATABASE {name} OWNER bots")
-
-
 @pytest.fixture(name="pg", scope="module")
-def _pg() -> Iterator[Server]:
-    root = Path(tempfile.mkdtemp(prefix="bots-runtime-pg-"))
-    shutil.chown(root, "postgres", "postgres")
-    (root / "sock").mkdir()
-    shutil.chown(root / "sock", "postgres", "postgres")
-    port = free_port()
-    as_postgres = ["runuser", "-u", "postgres", "--"]
-    pwfile = root / "pw"
-    pwfile.write_text("postgres-superuser-pw\n")
-    shutil.chown(pwfile, "postgres", "postgres")
-    subprocess.run(
-        [
-            *as_postgres,
-            str(PG_BIN / "initdb"),
-            "-D",
-            str(root / "data"),
-            "-U",
-            "postgres",
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-            f"--pwfile={pwfile}",
-            "--no-sync",
-        ],
-        cwd=root,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    subprocess.run(
-        [
-            *as_postgres,
-            str(PG_BIN / "pg_ctl"),
-            "-D",
-            str(root / "data"),
-            "-l",
-            str(root / "server.log"),
-            "-w",
-            "-o",
-            f"-h 127.0.0.1 -p {port} -k {root / 'sock'} -c fsync=off",
-            "start",
-        ],
-        cwd=root,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    pid = int((root / "data" / "postmaster.pid").read_text().split()[0])
-    server = Server(root, port)
-    try:
-        server.psql(f"CREATE ROLE bots LOGIN PASSWORD '{PASSWORD}'")
+def _pg() -> Iterator[Cluster]:
+    with pgcluster.cluster("bots-runtime-pg-", durable=False) as server:
         yield server
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGINT)  # fast shutdown
-        wait_until(lambda: not process_exists(pid), 30, "PostgreSQL to stop")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def pg_engines() -> dict[str, str]:
@@ -184,7 +76,7 @@ def engine_label(value: str = "postgresql") -> str:
     return generation().initdb.db_engines[value].rsplit(".", 1)[-1]
 
 
-def pg_env(pg: Server, database: str, **extra: str) -> dict[str, str]:
+def pg_env(pg: Cluster, database: str, **extra: str) -> dict[str, str]:
     env = {
         "BOTS_DB_ENGINE": "postgresql",
         "BOTS_DB_HOST": "127.0.0.1",
@@ -203,7 +95,7 @@ def init(root: Path, env: dict[str, str]) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-def schema_state(pg: Server, database: str) -> str:
+def schema_state(pg: Cluster, database: str) -> str:
     return pg.psql(
         "SELECT string_agg(table_name || ':' || column_name || ':' || coalesce(column_default,''),"
         " ',' ORDER BY table_name, column_name) FROM information_schema.columns"
@@ -212,7 +104,7 @@ def schema_state(pg: Server, database: str) -> str:
     )
 
 
-def test_init_db_creates_schema_then_nothing(pg: Server, tmp_path: Path) -> None:
+def test_init_db_creates_schema_then_nothing(pg: Cluster, tmp_path: Path) -> None:
     """1. init-db on an empty database creates Bots' schema, raw-SQL tables and GUI user.
     2. A second init-db says "nothing to do" and the schema is unchanged.
     """
@@ -247,7 +139,7 @@ def test_init_db_creates_schema_then_nothing(pg: Server, tmp_path: Path) -> None
     assert schema_state(pg, "botsdb_a") == before
 
 
-def test_concurrent_init_db_one_schema(pg: Server, tmp_path: Path) -> None:
+def test_concurrent_init_db_one_schema(pg: Cluster, tmp_path: Path) -> None:
     """Two pods with separate volumes but one database: both exit 0; one creates the schema."""
     pg.new_database("botsdb_b")
     env = pg_env(pg, "botsdb_b", PATH="/usr/bin:/bin")
@@ -268,7 +160,7 @@ def test_concurrent_init_db_one_schema(pg: Server, tmp_path: Path) -> None:
     assert pg.psql("SELECT count(*) FROM auth_user", "botsdb_b") == "1"
 
 
-def test_engine_runs_on_postgres(pg: Server, tmp_path: Path, run_runtime: StartRuntime) -> None:
+def test_engine_runs_on_postgres(pg: Cluster, tmp_path: Path, run_runtime: StartRuntime) -> None:
     """For each PostgreSQL engine name this Bots offers (4.0: psycopg 3 and psycopg2), the
     real bots-engine runs on the new schema: exit 0, one report row, its mutex row gone."""
     for n, value in enumerate(sorted(pg_engines())):
@@ -293,7 +185,7 @@ def make_ports(root: Path) -> BotsDir:
 
 
 def test_webserver_ready_with_database(
-    pg: Server, tmp_path: Path, run_runtime: StartRuntime
+    pg: Cluster, tmp_path: Path, run_runtime: StartRuntime
 ) -> None:
     """The webserver's database check passes against PostgreSQL and /readyz turns 200."""
     pg.new_database("botsdb_d")
@@ -307,7 +199,7 @@ def test_webserver_ready_with_database(
     assert runtime.wait(25) == 0
 
 
-def test_wrong_password_not_ready(pg: Server, tmp_path: Path, run_runtime: StartRuntime) -> None:
+def test_wrong_password_not_ready(pg: Cluster, tmp_path: Path, run_runtime: StartRuntime) -> None:
     """With a wrong database password /readyz stays 503 and the database check names the
     database (without the password). 3.3.1's `GET /` still answers 200 meanwhile, which is why
     the database check exists; 4.0's `GET /` reads the database and fails as well."""
@@ -334,7 +226,7 @@ def test_wrong_password_not_ready(pg: Server, tmp_path: Path, run_runtime: Start
     assert runtime.wait(25) == 0, runtime.output()
 
 
-def test_missing_database_is_one_line(pg: Server, tmp_path: Path) -> None:
+def test_missing_database_is_one_line(pg: Cluster, tmp_path: Path) -> None:
     """A database that does not exist: exit 78, one line naming settings.py and the server."""
     done = run_cli(
         ["init-db"],
@@ -354,7 +246,7 @@ def test_missing_database_is_one_line(pg: Server, tmp_path: Path) -> None:
 
 @pytest.mark.prometheus
 def test_edi_outcome_on_postgres(
-    pg: Server, tmp_path: Path, run_runtime: StartRuntime, gateway: str
+    pg: Cluster, tmp_path: Path, run_runtime: StartRuntime, gateway: str
 ) -> None:
     """Real EDI on PostgreSQL: the pushed counts per route and the webserver's gauges, with
     report.ts read as the instant it is (timestamptz) and the read-only session allowed."""
@@ -394,7 +286,7 @@ def test_edi_outcome_on_postgres(
     assert edikit.promtool_check(text) == ""
 
 
-def test_admin_user_instead_of_the_default(pg: Server, tmp_path: Path) -> None:
+def test_admin_user_instead_of_the_default(pg: Cluster, tmp_path: Path) -> None:
     """1. init-db on an empty database with an admin user named: that superuser is created
        and the well-known bots/botsbots login is not.
     2. A later init-db with another password leaves the admin as it is, and says so.
@@ -418,7 +310,7 @@ def test_admin_user_instead_of_the_default(pg: Server, tmp_path: Path) -> None:
     ]
 
 
-def test_first_run_retried_once_the_server_answers(pg: Server, tmp_path: Path) -> None:
+def test_first_run_retried_once_the_server_answers(pg: Cluster, tmp_path: Path) -> None:
     """1. A service's first run while the database server does not answer yet (a closed
        port): init-db's one line, exit 78; the configuration stays, with the marker.
     2. The next start, the server up: still a first run; init-db creates the schema.
