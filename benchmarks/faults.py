@@ -48,7 +48,6 @@ from tests.support import RuntimeProcess, children_of, process_exists, wait_unti
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tests.support.stalled import StalledRuntime
 
 TICKER = (PYTHON, str(CHILD), "--tick", "0.0001")
 BLOCKED = "bots_runtime_output_blocked_seconds"
@@ -66,22 +65,6 @@ def _ready(rt: RuntimeProcess) -> None:
 
 
 # --- a stdout nobody reads --------------------------------------------------------------
-
-
-def _held_back(rt: StalledRuntime) -> float:
-    """Wait until the relayed line count stands still: the queue is full, the child waits."""
-    last = [-1.0]
-
-    def still() -> float | None:
-        now = rt.metric(LINES, 'stream="stdout"')
-        if now == last[0]:
-            return now
-        last[0] = now
-        time.sleep(0.3)
-        return None
-
-    count: float = wait_until(still, 30, "the child to be held back")
-    return count
 
 
 def stalled_never_read(ctx: Context) -> Outcome:
@@ -112,7 +95,7 @@ def stalled_never_read(ctx: Context) -> Outcome:
 def stalled_then_read(ctx: Context) -> Outcome:
     """block: the child is held back while stalled; read again, every line arrives."""
     rt = ctx.stalled_runtime("run", "--", *TICKER)
-    held = _held_back(rt)
+    held = rt.held_back()
     rt.read_on()
     wait_until(lambda: len(stalled_ticks(rt)) > held + 1000, 30, "the child to go on")
     dropped = rt.metric(DROPPED, 'stream="stdout"')

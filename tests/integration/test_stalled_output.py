@@ -37,22 +37,6 @@ LINES = "bots_runtime_log_lines_total"
 DROPPED = "bots_runtime_log_lines_dropped_total"
 
 
-def held_back(rt: StalledRuntime) -> float:
-    """Wait until the relayed line count stands still (queue full, child waiting); return it."""
-    last = [-1.0]
-
-    def still() -> float | None:
-        now = rt.metric(LINES, 'stream="stdout"')
-        if now == last[0]:
-            return now
-        last[0] = now
-        time.sleep(0.3)  # sampling: the count is compared over 0.3 s
-        return None
-
-    count: float = wait_until(still, 30, "the child to be held back")
-    return count
-
-
 def test_probes_answer_and_sigterm_stops_with_the_childs_code(
     stalled: list[StalledRuntime],
 ) -> None:
@@ -64,7 +48,7 @@ def test_probes_answer_and_sigterm_stops_with_the_childs_code(
        the runtime exits with 7 inside the 5 s stop budget."""
     rt = start(stalled, "--stop-timeout", "5", "run", "--", *CHATTY, "--stop-exit", "7")
     wait_until(lambda: rt.metric(BLOCKED, 'output="stdout"') > 0.5, 15, "stdout to stall")
-    held_back(rt)
+    rt.held_back()
     assert rt.metric("bots_runtime_output_waiting_bytes", 'output="stdout"') > 0
     assert rt.metric(BLOCKED, 'output="stdout"') > 1.0
     wait_until(lambda: rt.get("/readyz")[0] == 200, 10, "the start period to pass")
@@ -85,7 +69,7 @@ def test_block_holds_the_child_back_and_loses_nothing(stalled: list[StalledRunti
     """While stalled, the relayed line count stands still; once read again, every tick
     from 0 on arrives, whole and in order."""
     rt = start(stalled, "run", "--", *CHATTY)
-    before = held_back(rt)
+    before = rt.held_back()
     time.sleep(0.5)  # measuring: does the count move while stalled?
     assert rt.metric(LINES, 'stream="stdout"') == before
     rt.read_on()

@@ -70,6 +70,24 @@ class StalledRuntime:
                 return float(line.rsplit(" ", 1)[1])
         pytest.fail(f"{name}{{{label}}} not in /metrics")
 
+    def held_back(self, timeout: float = 30.0) -> float:
+        """Wait until the relayed line count stands still (queue full, child waiting); return it.
+
+        The count is compared over 0.3 s: the child prints about every 0.1 ms when not held.
+        """
+        last = [-1.0]
+
+        def still() -> float | None:
+            now = self.metric("bots_runtime_log_lines_total", 'stream="stdout"')
+            if now == last[0]:
+                return now
+            last[0] = now
+            time.sleep(0.3)
+            return None
+
+        count: float = wait_until(still, timeout, "the child to be held back")
+        return count
+
     def read_on(self) -> None:
         """From now on, read everything the runtime writes (on a thread)."""
 
