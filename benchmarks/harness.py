@@ -49,7 +49,7 @@ class Sizes:
 
     @classmethod
     def smoke(cls) -> Sizes:
-        """Small enough for CI (well under 90 s), big enough that every metric exists."""
+        """Small enough for CI (about 30 s here), big enough that every metric exists."""
         return cls(reps=1, idle_s=0.5, orphans=10, lines=20_000, probes=200, wrk_s=1.0, exec_runs=2)
 
 
